@@ -1,0 +1,158 @@
+package eventbus
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A RouterOption configures a Router.
+type RouterOption interface {
+	applyRouter(*routerConfig)
+}
+
+// A SubscribeOption configures one subscription.
+type SubscribeOption interface {
+	applySubscribe(*subConfig)
+}
+
+// An Option configures a Router as a RouterOption, where it is the default of
+// every subscription, or one subscription as a SubscribeOption.
+type Option interface {
+	RouterOption
+	SubscribeOption
+}
+
+type routerConfig struct {
+	service       string
+	logger        *slog.Logger
+	registerer    prometheus.Registerer
+	replicas      int
+	deadLetters   bool
+	dlqMaxAge     time.Duration
+	drainTimeout  time.Duration
+	probeInterval time.Duration
+	lagInterval   time.Duration
+	sub           subConfig
+}
+
+type subConfig struct {
+	durable       string
+	retry         Retry
+	concurrency   int
+	ackWait       time.Duration
+	maxAckPending int
+}
+
+func defaultRouterConfig() routerConfig {
+	return routerConfig{
+		service:       "eventbus",
+		logger:        slog.Default(),
+		replicas:      1,
+		deadLetters:   true,
+		drainTimeout:  15 * time.Second,
+		probeInterval: time.Second,
+		lagInterval:   5 * time.Second,
+		sub: subConfig{
+			retry:         DefaultRetry,
+			concurrency:   64,
+			ackWait:       30 * time.Second,
+			maxAckPending: 1024,
+		},
+	}
+}
+
+type routerOptionFunc func(*routerConfig)
+
+func (f routerOptionFunc) applyRouter(c *routerConfig) { f(c) }
+
+type subscribeOptionFunc func(*subConfig)
+
+func (f subscribeOptionFunc) applySubscribe(c *subConfig) { f(c) }
+
+// option is both a RouterOption (setting the default of every subscription)
+// and a SubscribeOption.
+type option func(*subConfig)
+
+func (f option) applyRouter(c *routerConfig)  { f(&c.sub) }
+func (f option) applySubscribe(c *subConfig) { f(c) }
+
+// WithService names the service that consumes: durable consumer names are
+// "<service>-<subject with '.' as '_'>". Replicas of one service share the
+// durable consumers and so the work. The default is "eventbus".
+func WithService(name string) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.service = name })
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.logger = l })
+}
+
+// WithMetrics registers the router's Prometheus metrics with reg.
+func WithMetrics(reg prometheus.Registerer) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.registerer = reg })
+}
+
+// WithReplicas sets the replica count of the streams the router creates;
+// use 3 on a NATS cluster. The default is 1.
+func WithReplicas(n int) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.replicas = n })
+}
+
+// WithoutDeadLetters turns off the advisory stream, the DLQ stream and the
+// forwarder. Messages that fail for good then stay only in their stream.
+func WithoutDeadLetters() RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.deadLetters = false })
+}
+
+// WithDeadLetterMaxAge bounds how long dead letters are kept; zero, the
+// default, keeps them until purged.
+func WithDeadLetterMaxAge(d time.Duration) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.dlqMaxAge = d })
+}
+
+// WithDrainTimeout bounds how long Run waits for in-flight handlers after
+// its context is done. The default is 15s.
+func WithDrainTimeout(d time.Duration) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.drainTimeout = d })
+}
+
+// WithProbeInterval sets the first delay between probes while a subscription
+// holds for an Unavailable dependency; it doubles up to Retry.MaxInterval.
+// The default is 1s.
+func WithProbeInterval(d time.Duration) RouterOption {
+	return routerOptionFunc(func(c *routerConfig) { c.probeInterval = d })
+}
+
+// WithRetry sets the retry policy. The consumer's MaxDeliver is
+// r.MaxRetries+1. The default is DefaultRetry.
+func WithRetry(r Retry) Option {
+	return option(func(c *subConfig) { c.retry = r.orDefault() })
+}
+
+// WithConcurrency sets how many handlers of one subscription run at once in
+// this process. The default is 64.
+func WithConcurrency(n int) Option {
+	return option(func(c *subConfig) { c.concurrency = n })
+}
+
+// WithAckWait sets how long the server waits for an acknowledgement before
+// it redelivers; handlers get a context that ends a little before it. The
+// default is 30s.
+func WithAckWait(d time.Duration) Option {
+	return option(func(c *subConfig) { c.ackWait = d })
+}
+
+// WithMaxAckPending bounds the messages delivered but not yet acknowledged
+// across all replicas of the consumer, held ones included. The default is
+// 1024.
+func WithMaxAckPending(n int) Option {
+	return option(func(c *subConfig) { c.maxAckPending = n })
+}
+
+// WithDurable overrides the durable consumer name of one subscription.
+func WithDurable(name string) SubscribeOption {
+	return subscribeOptionFunc(func(c *subConfig) { c.durable = name })
+}
