@@ -17,7 +17,9 @@ run:
 ## test: every test of every module; PostgreSQL is installed and started
 ## from Debian's packages when it is missing (needs root), Docker must run.
 test:
-	@. ./.ci/postgres && go test -count=1 -timeout 25m $(MODULES)
+	bash .ci/postgres
+	CHAT_TEST_POSTGRES_DSN=$${CHAT_TEST_POSTGRES_DSN:-postgres://chat:chat@127.0.0.1:5432/chat_test?sslmode=disable} \
+		go test -count=1 -timeout 25m $(MODULES)
 
 ## test-unit: every module but the container tests in test/
 test-unit:

@@ -26,6 +26,7 @@ type forwarder struct {
 	filters   []string
 	consumers map[string]string // durable consumer name -> subject
 	log       *slog.Logger
+	source    jetstream.Stream // the stream dead letters come from
 }
 
 // advisory holds the fields of the MAX_DELIVERIES and MSG_TERMINATED
@@ -85,7 +86,7 @@ func (f *forwarder) run(ctx context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		stop := context.AfterFunc(ctx, it.Stop)
+		stop := context.AfterFunc(ctx, it.Drain)
 		for {
 			msg, err := it.Next()
 			if err != nil {
@@ -94,6 +95,10 @@ func (f *forwarder) run(ctx context.Context) {
 					it.Stop()
 				}
 				break
+			}
+			if ctx.Err() != nil {
+				_ = msg.Nak() // shutting down: back to the server at once
+				continue
 			}
 			if err := f.forward(ctx, msg); err != nil {
 				f.log.Error("cannot forward dead letter; will retry", slog.Any("error", err))
@@ -107,7 +112,10 @@ func (f *forwarder) run(ctx context.Context) {
 }
 
 // forward publishes the message an advisory names to its dead-letter subject.
+// A forward under way finishes even when ctx ends.
 func (f *forwarder) forward(ctx context.Context, msg jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	var adv advisory
 	if err := json.Unmarshal(msg.Data(), &adv); err != nil {
 		f.log.Error("dropping unreadable advisory", slog.String("subject", msg.Subject()), slog.Any("error", err))
@@ -121,11 +129,14 @@ func (f *forwarder) forward(ctx context.Context, msg jetstream.Msg) error {
 		reason = "terminated by the consumer"
 	}
 	js := f.router.js
-	stream, err := js.Stream(ctx, adv.Stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", adv.Stream, err)
+	if f.source == nil || f.source.CachedInfo().Config.Name != adv.Stream {
+		s, err := js.Stream(ctx, adv.Stream)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", adv.Stream, err)
+		}
+		f.source = s
 	}
-	orig, err := stream.GetMsg(ctx, adv.StreamSeq)
+	orig, err := f.source.GetMsg(ctx, adv.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		f.log.Error("dead letter lost: the original is no longer in its stream",
 			slog.Uint64("stream_seq", adv.StreamSeq), slog.String("consumer", adv.Consumer), slog.String("reason", reason))

@@ -29,8 +29,9 @@ type Router struct {
 	metrics *metrics
 
 	mu      sync.Mutex
-	subs    []*subscription
-	running bool
+	subs        []*subscription
+	running     bool
+	provisioned bool
 }
 
 // NewRouter returns a router that consumes through js.
@@ -115,6 +116,14 @@ func (r *Router) Run(ctx context.Context) error {
 	if err := r.Provision(ctx); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.provisioned = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.provisioned = false
+		r.mu.Unlock()
+	}()
 	var wg sync.WaitGroup
 	for _, s := range subs {
 		wg.Go(func() { s.run(ctx) })
@@ -172,7 +181,7 @@ func (r *Router) Provision(ctx context.Context) error {
 func (r *Router) Ready() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.running {
+	if !r.provisioned {
 		return errors.New("eventbus: router not running")
 	}
 	if r.js.Conn().Status().String() != "CONNECTED" {

@@ -146,17 +146,23 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 	defer s.m.inFlight.Dec()
 
 	event, call, err := s.handle(msg, meta)
+	lastProgress := start
 	for attempt := 1; err == nil; attempt++ {
 		err = s.call(ctx, meta, call)
 		if !errors.Is(err, ErrNotReady) || errors.Is(err, ErrPermanent) || time.Since(start) >= s.cfg.retry.MaxHold {
 			break
 		}
 		// Too early: retry in place, keeping the delivery alive.
+		if time.Since(lastProgress) >= s.cfg.ackWait/3 {
+			_ = msg.InProgress()
+			lastProgress = time.Now()
+		}
 		if !s.wait(ctx, msg, s.cfg.retry.Backoff(attempt)) {
 			_ = msg.Nak()
 			s.finish(ctx, outcomeRetry, start, meta, event, err)
 			return false
 		}
+		err = nil
 	}
 	switch {
 	case err == nil:
