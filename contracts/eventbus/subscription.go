@@ -32,8 +32,9 @@ type subscription struct {
 	gate     *gate
 	m        *subMetrics
 	log      *slog.Logger
-	slots    chan struct{}  // one per handler allowed to run
-	wg       sync.WaitGroup // running workers
+	work     chan jetstream.Msg // to the workers
+	quit     chan struct{}      // closed when the workers are to stop
+	wg       sync.WaitGroup     // dispatched messages not yet done
 }
 
 func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
@@ -54,7 +55,12 @@ func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
 func (s *subscription) run(ctx context.Context) {
 	s.m = s.router.metrics.forSubject(s.subject)
 	s.log = s.router.log.With(slog.String("subject", s.subject), slog.String("consumer", s.cfg.durable))
-	s.slots = make(chan struct{}, s.cfg.concurrency)
+	s.work = make(chan jetstream.Msg)
+	s.quit = make(chan struct{})
+	defer close(s.quit)
+	for range s.cfg.concurrency {
+		go s.worker(ctx)
+	}
 	for s.gate.wait(ctx) == nil {
 		it, err := s.consumer.Messages(jetstream.PullMaxMessages(2 * s.cfg.concurrency))
 		if err != nil {
@@ -100,22 +106,38 @@ func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext
 			}
 			return
 		}
-		s.dispatch(ctx, msg)
+		s.dispatch(msg)
 	}
 }
 
-// dispatch runs msg on a worker once a slot is free.
-func (s *subscription) dispatch(ctx context.Context, msg jetstream.Msg) {
-	s.slots <- struct{}{}
+// dispatch hands msg to the next free worker. Once the workers have
+// stopped, msg goes back to the server.
+func (s *subscription) dispatch(msg jetstream.Msg) {
 	s.wg.Add(1)
-	go func() {
-		defer func() { <-s.slots; s.wg.Done() }()
-		if s.gate.hold(msg) {
-			s.m.held.Inc()
+	select {
+	case s.work <- msg:
+	case <-s.quit:
+		_ = msg.Nak()
+		s.wg.Done()
+	}
+}
+
+// worker handles dispatched messages until the subscription stops. Workers
+// live as long as the subscription, so their stacks stay grown.
+func (s *subscription) worker(ctx context.Context) {
+	for {
+		select {
+		case msg := <-s.work:
+			if s.gate.hold(msg) {
+				s.m.held.Inc()
+			} else {
+				s.process(ctx, msg, false)
+			}
+			s.wg.Done()
+		case <-s.quit:
 			return
 		}
-		s.process(ctx, msg, false)
-	}()
+	}
 }
 
 // process handles one delivery of msg. When probing, an Unavailable result
@@ -196,19 +218,18 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 	return false
 }
 
-// call runs the handler with a deadline short of the ack wait, turning a
-// panic into a retryable error. The handler's context is not cancelled by
-// shutdown, so that draining lets it finish.
+// call runs the handler, turning a panic into a retryable error. The
+// handler's context carries the message's traceparent and is not cancelled
+// by shutdown, so that draining lets it finish; handlers bound their own
+// calls (the ack wait bounds them all).
 func (s *subscription) call(ctx context.Context, meta Meta, call func(context.Context) error) (err error) {
-	hctx, cancel := context.WithTimeout(ContextWithTraceparent(context.WithoutCancel(ctx), meta.Traceparent), s.cfg.ackWait*9/10)
-	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return call(hctx)
+	return call(ContextWithTraceparent(context.WithoutCancel(ctx), meta.Traceparent))
 }
 
 func (s *subscription) terminate(msg jetstream.Msg, reason string) {
@@ -277,7 +298,7 @@ func (s *subscription) holdLoop(ctx context.Context) {
 		s.log.Info("dependency available again: resuming", slog.Int("held", len(held)))
 		for _, m := range held {
 			s.m.held.Dec()
-			s.dispatch(ctx, m)
+			s.dispatch(m)
 		}
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 const (
 	contextPackage   = protogen.GoImportPath("context")
+	slogPackage      = protogen.GoImportPath("log/slog")
 	eventbusPackage  = protogen.GoImportPath("github.com/activitychat/chat/contracts/eventbus")
 	rulesPackage     = protogen.GoImportPath("github.com/activitychat/chat/contracts/rules")
 	jetstreamPackage = protogen.GoImportPath("github.com/nats-io/nats.go/jetstream")
@@ -162,6 +163,7 @@ func generateEvent(g *protogen.GeneratedFile, ev *event) {
 	g.P("return ", eventbusPackage.Ident("Publish"), "(ctx, js, ", name, "Event, event, opts...)")
 	g.P("}")
 	g.P()
+	generateLogValue(g, ev)
 	g.P("// Subscribe", name, " registers h to handle ", name, " events on r, through")
 	g.P("// a durable consumer of ", name, "Stream filtered to ", name, "Subject. The")
 	g.P("// subscription starts when r runs.")
@@ -272,4 +274,25 @@ func isUnsigned(k protoreflect.Kind) bool {
 		return true
 	}
 	return false
+}
+
+// generateLogValue writes a LogValue method that logs the event's identifier
+// fields (those with the id rule) and nothing else, so that free text such as
+// titles never reaches the logs.
+func generateLogValue(g *protogen.GeneratedFile, ev *event) {
+	var ids []*protogen.Field
+	for _, f := range ev.msg.Fields {
+		if r := rulesOf(f); r != nil && r.GetId() && f.Desc.Kind() == protoreflect.StringKind {
+			ids = append(ids, f)
+		}
+	}
+	g.P("// LogValue logs the identifier fields of x, for log/slog.")
+	g.P("func (x *", ev.msg.GoIdent, ") LogValue() ", slogPackage.Ident("Value"), " {")
+	g.P("return ", slogPackage.Ident("GroupValue"), "(")
+	for _, f := range ids {
+		g.P(slogPackage.Ident("String"), "(", fmt.Sprintf("%q", f.Desc.Name()), ", x.Get", f.GoName, "()),")
+	}
+	g.P(")")
+	g.P("}")
+	g.P()
 }

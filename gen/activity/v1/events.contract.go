@@ -10,6 +10,7 @@ import (
 	eventbus "github.com/activitychat/chat/contracts/eventbus"
 	rules "github.com/activitychat/chat/contracts/rules"
 	jetstream "github.com/nats-io/nats.go/jetstream"
+	slog "log/slog"
 )
 
 // ActivityCreatedSubject is the NATS subject ActivityCreated events are published to.
@@ -33,6 +34,14 @@ type ActivityCreatedHandler func(ctx context.Context, event *ActivityCreated, me
 // ActivityCreatedSubject, waiting for the stream's acknowledgement.
 func PublishActivityCreated(ctx context.Context, js jetstream.JetStream, event *ActivityCreated, opts ...eventbus.PublishOption) (*jetstream.PubAck, error) {
 	return eventbus.Publish(ctx, js, ActivityCreatedEvent, event, opts...)
+}
+
+// LogValue logs the identifier fields of x, for log/slog.
+func (x *ActivityCreated) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("activity_id", x.GetActivityId()),
+		slog.String("creator_id", x.GetCreatorId()),
+	)
 }
 
 // SubscribeActivityCreated registers h to handle ActivityCreated events on r, through
@@ -65,6 +74,14 @@ func PublishActivityMemberJoined(ctx context.Context, js jetstream.JetStream, ev
 	return eventbus.Publish(ctx, js, ActivityMemberJoinedEvent, event, opts...)
 }
 
+// LogValue logs the identifier fields of x, for log/slog.
+func (x *ActivityMemberJoined) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("activity_id", x.GetActivityId()),
+		slog.String("user_id", x.GetUserId()),
+	)
+}
+
 // SubscribeActivityMemberJoined registers h to handle ActivityMemberJoined events on r, through
 // a durable consumer of ActivityMemberJoinedStream filtered to ActivityMemberJoinedSubject. The
 // subscription starts when r runs.
@@ -93,6 +110,14 @@ type ActivityMemberLeftHandler func(ctx context.Context, event *ActivityMemberLe
 // ActivityMemberLeftSubject, waiting for the stream's acknowledgement.
 func PublishActivityMemberLeft(ctx context.Context, js jetstream.JetStream, event *ActivityMemberLeft, opts ...eventbus.PublishOption) (*jetstream.PubAck, error) {
 	return eventbus.Publish(ctx, js, ActivityMemberLeftEvent, event, opts...)
+}
+
+// LogValue logs the identifier fields of x, for log/slog.
+func (x *ActivityMemberLeft) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("activity_id", x.GetActivityId()),
+		slog.String("user_id", x.GetUserId()),
+	)
 }
 
 // SubscribeActivityMemberLeft registers h to handle ActivityMemberLeft events on r, through

@@ -10,6 +10,7 @@ import (
 	eventbus "github.com/activitychat/chat/contracts/eventbus"
 	rules "github.com/activitychat/chat/contracts/rules"
 	jetstream "github.com/nats-io/nats.go/jetstream"
+	slog "log/slog"
 )
 
 // PingSubject is the NATS subject Ping events are published to.
@@ -33,6 +34,13 @@ type PingHandler func(ctx context.Context, event *Ping, meta eventbus.Meta) erro
 // PingSubject, waiting for the stream's acknowledgement.
 func PublishPing(ctx context.Context, js jetstream.JetStream, event *Ping, opts ...eventbus.PublishOption) (*jetstream.PubAck, error) {
 	return eventbus.Publish(ctx, js, PingEvent, event, opts...)
+}
+
+// LogValue logs the identifier fields of x, for log/slog.
+func (x *Ping) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", x.GetId()),
+	)
 }
 
 // SubscribePing registers h to handle Ping events on r, through
@@ -63,6 +71,11 @@ type PongHandler func(ctx context.Context, event *Pong, meta eventbus.Meta) erro
 // PongSubject, waiting for the stream's acknowledgement.
 func PublishPong(ctx context.Context, js jetstream.JetStream, event *Pong, opts ...eventbus.PublishOption) (*jetstream.PubAck, error) {
 	return eventbus.Publish(ctx, js, PongEvent, event, opts...)
+}
+
+// LogValue logs the identifier fields of x, for log/slog.
+func (x *Pong) LogValue() slog.Value {
+	return slog.GroupValue()
 }
 
 // SubscribePong registers h to handle Pong events on r, through
