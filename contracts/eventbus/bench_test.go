@@ -17,7 +17,9 @@ import (
 
 // BenchmarkConsume compares the eventbus consume path (decode, validate,
 // typed handler, ack) with raw nats.go consume+ack, on one embedded server
-// with a file store, for the same JSON events. Compare the msgs/s metrics.
+// with a file store, for the same events: JSON and binary, with the
+// per-event log line off (level warn) and on (info, to io.Discard). Compare
+// the msgs/s metrics.
 func BenchmarkConsume(b *testing.B) {
 	_, js := runServer(b)
 	ctx := context.Background()
@@ -32,7 +34,7 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	// fill empties the stream and its consumers and publishes n events.
 	fills := 0
-	fill := func(b *testing.B, n int) {
+	fill := func(b *testing.B, n int, opts ...eventbus.PublishOption) {
 		b.Helper()
 		fills++
 		if err := stream.Purge(ctx); err != nil {
@@ -44,7 +46,7 @@ func BenchmarkConsume(b *testing.B) {
 			}
 		}
 		for i := range n {
-			msg, err := eventbus.NewMsg(ctx, testpbv1.PingEvent, ping(fmt.Sprintf("bench-%d", i)), eventbus.WithMsgID(fmt.Sprintf("%d-%d", fills, i)))
+			msg, err := eventbus.NewMsg(ctx, testpbv1.PingEvent, ping(fmt.Sprintf("bench-%d", i)), append(opts, eventbus.WithMsgID(fmt.Sprintf("%d-%d", fills, i)))...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,14 +92,18 @@ func BenchmarkConsume(b *testing.B) {
 		it.Stop()
 	})
 
-	for _, logged := range []bool{false, true} {
-		name := "eventbus"
-		level := slog.LevelWarn
-		if logged {
-			name, level = "eventbus-logging", slog.LevelInfo
-		}
+	for _, v := range []struct {
+		name   string
+		level  slog.Level
+		encode []eventbus.PublishOption
+	}{
+		{"eventbus-json", slog.LevelWarn, nil},
+		{"eventbus-proto", slog.LevelWarn, []eventbus.PublishOption{eventbus.WithBinary()}},
+		{"eventbus-json-logged", slog.LevelInfo, nil},
+	} {
+		name, level := v.name, v.level
 		b.Run(name, func(b *testing.B) {
-			fill(b, b.N)
+			fill(b, b.N, v.encode...)
 			var handled atomic.Int64
 			done := make(chan struct{})
 			n := int64(b.N)
