@@ -28,7 +28,7 @@ type Router struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu      sync.Mutex
+	mu          sync.Mutex
 	subs        []*subscription
 	running     bool
 	provisioned bool
@@ -83,17 +83,18 @@ func Subscribe[T proto.Message](r *Router, ev Event[T], h Handler[T], opts ...Su
 	r.subs = append(r.subs, s)
 }
 
-// typedHandler turns a typed handler into one that decodes and validates.
-func typedHandler[T proto.Message](ev Event[T], h Handler[T]) decodeFunc {
-	return func(m jetstream.Msg, meta Meta) (proto.Message, func(context.Context) error, error) {
+// typedHandler turns a typed handler into one that decodes, validates and
+// handles a message. Decoding and validation errors are permanent.
+func typedHandler[T proto.Message](ev Event[T], h Handler[T]) handleFunc {
+	return func(ctx context.Context, m jetstream.Msg, meta *Meta) (proto.Message, error) {
 		event := ev.New()
 		if err := Decode(m.Headers().Get(HeaderContentType), m.Data(), event); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := Validate(event); err != nil {
-			return event, nil, err
+			return event, err
 		}
-		return event, func(ctx context.Context) error { return h(ctx, event, meta) }, nil
+		return event, h(ctx, event, *meta)
 	}
 }
 
@@ -113,7 +114,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if len(subs) == 0 {
 		return errors.New("eventbus: no subscriptions registered")
 	}
-	if err := r.Provision(ctx); err != nil {
+	if err := r.provisionRetrying(ctx); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -138,6 +139,28 @@ func (r *Router) Run(ctx context.Context) error {
 	wg.Wait()
 	r.log.Info("eventbus router stopped")
 	return nil
+}
+
+// provisionTimeout bounds how long Run retries provisioning, for example
+// while a new NATS cluster elects its leaders or a peer is still offline.
+const provisionTimeout = time.Minute
+
+// provisionRetrying provisions, retrying with backoff for up to
+// provisionTimeout.
+func (r *Router) provisionRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(provisionTimeout)
+	delay := 250 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := r.Provision(pctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		r.log.Warn("provisioning failed; retrying", slog.Any("error", err), slog.Duration("in", delay))
+		sleep(ctx, delay)
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // Provision creates or updates, idempotently, the streams, durable consumers

@@ -75,7 +75,7 @@ func (f subscribeOptionFunc) applySubscribe(c *subConfig) { f(c) }
 // and a SubscribeOption.
 type option func(*subConfig)
 
-func (f option) applyRouter(c *routerConfig)  { f(&c.sub) }
+func (f option) applyRouter(c *routerConfig) { f(&c.sub) }
 func (f option) applySubscribe(c *subConfig) { f(c) }
 
 // WithService names the service that consumes: durable consumer names are

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// decodeFunc decodes and validates a message and returns the call of the
-// typed handler on it.
-type decodeFunc func(jetstream.Msg, Meta) (proto.Message, func(context.Context) error, error)
+// handleFunc decodes, validates and handles a message, returning the
+// decoded event, if any, and the error.
+type handleFunc func(context.Context, jetstream.Msg, *Meta) (proto.Message, error)
 
 // maxReasonLen bounds the reason given to TermWithReason.
 const maxReasonLen = 1024
@@ -26,15 +26,13 @@ type subscription struct {
 	cfg     subConfig
 	subject string
 	stream  string
-	handle  decodeFunc
+	handle  handleFunc
 
 	consumer jetstream.Consumer
 	gate     *gate
 	m        *subMetrics
 	log      *slog.Logger
-	work     chan jetstream.Msg // to the workers
-	quit     chan struct{}      // closed when the workers are to stop
-	wg       sync.WaitGroup     // dispatched messages not yet done
+	wg       sync.WaitGroup // messages being handled
 }
 
 func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
@@ -55,12 +53,6 @@ func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
 func (s *subscription) run(ctx context.Context) {
 	s.m = s.router.metrics.forSubject(s.subject)
 	s.log = s.router.log.With(slog.String("subject", s.subject), slog.String("consumer", s.cfg.durable))
-	s.work = make(chan jetstream.Msg)
-	s.quit = make(chan struct{})
-	defer close(s.quit)
-	for range s.cfg.concurrency {
-		go s.worker(ctx)
-	}
 	for s.gate.wait(ctx) == nil {
 		it, err := s.consumer.Messages(jetstream.PullMaxMessages(2 * s.cfg.concurrency))
 		if err != nil {
@@ -96,48 +88,55 @@ func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext
 			it.Drain()
 		}
 	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				s.log.Warn("consuming stopped; restarting", slog.Any("error", err))
-				it.Stop()
-				sleep(ctx, 100*time.Millisecond)
+	// Each worker takes its next message from the iterator itself, so a
+	// message is handled by the goroutine that received it.
+	var workers sync.WaitGroup
+	for range s.cfg.concurrency {
+		workers.Go(func() {
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						s.log.Warn("consuming stopped; restarting", slog.Any("error", err))
+						it.Stop()
+					}
+					return
+				}
+				s.wg.Add(1)
+				s.handleMsg(ctx, msg)
+				s.wg.Done()
 			}
-			return
-		}
-		s.dispatch(msg)
+		})
 	}
-}
-
-// dispatch hands msg to the next free worker. Once the workers have
-// stopped, msg goes back to the server.
-func (s *subscription) dispatch(msg jetstream.Msg) {
-	s.wg.Add(1)
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
 	select {
-	case s.work <- msg:
-	case <-s.quit:
-		_ = msg.Nak()
-		s.wg.Done()
+	case <-done:
+	case <-ctx.Done():
+		select {
+		case <-done:
+		case <-time.After(s.router.cfg.drainTimeout):
+			s.log.Warn("drain timeout: handlers still running", slog.Duration("timeout", s.router.cfg.drainTimeout))
+		}
 	}
 }
 
-// worker handles dispatched messages until the subscription stops. Workers
-// live as long as the subscription, so their stacks stay grown.
-func (s *subscription) worker(ctx context.Context) {
-	for {
-		select {
-		case msg := <-s.work:
-			if s.gate.hold(msg) {
-				s.m.held.Inc()
-			} else {
-				s.process(ctx, msg, false)
-			}
-			s.wg.Done()
-		case <-s.quit:
-			return
-		}
+// handleMsg holds msg while the gate is closed and processes it otherwise.
+func (s *subscription) handleMsg(ctx context.Context, msg jetstream.Msg) {
+	if s.gate.hold(msg) {
+		s.m.held.Inc()
+		return
 	}
+	s.process(ctx, msg, false)
+}
+
+// dispatch handles a message that was held, on a goroutine of its own.
+func (s *subscription) dispatch(ctx context.Context, msg jetstream.Msg) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.handleMsg(ctx, msg)
+	}()
 }
 
 // process handles one delivery of msg. When probing, an Unavailable result
@@ -167,10 +166,10 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
 
-	event, call, err := s.handle(msg, meta)
+	var event proto.Message
 	lastProgress := start
-	for attempt := 1; err == nil; attempt++ {
-		err = s.call(ctx, meta, call)
+	for attempt := 1; ; attempt++ {
+		event, err = s.call(ctx, msg, &meta)
 		if !errors.Is(err, ErrNotReady) || errors.Is(err, ErrPermanent) || time.Since(start) >= s.cfg.retry.MaxHold {
 			break
 		}
@@ -184,7 +183,6 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 			s.finish(ctx, outcomeRetry, start, meta, event, err)
 			return false
 		}
-		err = nil
 	}
 	switch {
 	case err == nil:
@@ -222,14 +220,18 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 // handler's context carries the message's traceparent and is not cancelled
 // by shutdown, so that draining lets it finish; handlers bound their own
 // calls (the ack wait bounds them all).
-func (s *subscription) call(ctx context.Context, meta Meta, call func(context.Context) error) (err error) {
+func (s *subscription) call(ctx context.Context, msg jetstream.Msg, meta *Meta) (event proto.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return call(ContextWithTraceparent(context.WithoutCancel(ctx), meta.Traceparent))
+	ctx = context.WithoutCancel(ctx)
+	if meta.Traceparent != "" {
+		ctx = ContextWithTraceparent(ctx, meta.Traceparent)
+	}
+	return s.handle(ctx, msg, meta)
 }
 
 func (s *subscription) terminate(msg jetstream.Msg, reason string) {
@@ -298,7 +300,7 @@ func (s *subscription) holdLoop(ctx context.Context) {
 		s.log.Info("dependency available again: resuming", slog.Int("held", len(held)))
 		for _, m := range held {
 			s.m.held.Dec()
-			s.dispatch(m)
+			s.dispatch(ctx, m)
 		}
 		return
 	}
