@@ -20,13 +20,12 @@ import (
 // and publishes each dead letter under a Nats-Msg-Id made of stream,
 // sequence and consumer, so a repeat after a crash is deduplicated.
 type forwarder struct {
-	router    *Router
-	stream    string
-	durable   string
-	filters   []string
-	consumers map[string]string // durable consumer name -> subject
-	log       *slog.Logger
-	source    jetstream.Stream // the stream dead letters come from
+	router  *Router
+	stream  string
+	durable string
+	filters []string
+	log     *slog.Logger
+	source  jetstream.Stream // the stream dead letters come from
 }
 
 // advisory holds the fields of the MAX_DELIVERIES and MSG_TERMINATED
@@ -47,16 +46,14 @@ func (r *Router) forwarders(subs []*subscription) []*forwarder {
 		f, ok := byStream[s.stream]
 		if !ok {
 			f = &forwarder{
-				router:    r,
-				stream:    s.stream,
-				durable:   r.cfg.service + "-dlq-forwarder",
-				consumers: map[string]string{},
-				log:       r.log.With(slog.String("component", "dlq-forwarder"), slog.String("stream", s.stream)),
+				router:  r,
+				stream:  s.stream,
+				durable: r.cfg.service + "-dlq-forwarder",
+				log:     r.log.With(slog.String("component", "dlq-forwarder"), slog.String("stream", s.stream)),
 			}
 			byStream[s.stream] = f
 			out = append(out, f)
 		}
-		f.consumers[s.cfg.durable] = s.subject
 		f.filters = append(f.filters,
 			advisoryMaxDeliveries+"."+s.stream+"."+s.cfg.durable,
 			advisoryTerminated+"."+s.stream+"."+s.cfg.durable)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -207,8 +208,8 @@ func (r *Router) Ready() error {
 	if !r.provisioned {
 		return errors.New("eventbus: router not running")
 	}
-	if r.js.Conn().Status().String() != "CONNECTED" {
-		return fmt.Errorf("eventbus: NATS connection %s", strings.ToLower(r.js.Conn().Status().String()))
+	if st := r.js.Conn().Status(); st != nats.CONNECTED {
+		return fmt.Errorf("eventbus: NATS connection %s", strings.ToLower(st.String()))
 	}
 	for _, s := range r.subs {
 		if err := s.gate.reason(); err != nil {

@@ -214,16 +214,23 @@ func generateValidate(g *protogen.GeneratedFile, msg *protogen.Message) error {
 func fieldCheck(g *protogen.GeneratedFile, f *protogen.Field, r *optionsv1.FieldRules) (string, error) {
 	name := string(f.Desc.Name())
 	getter := "x.Get" + f.GoName + "()"
-	bad := func(what string) error {
-		return fmt.Errorf("%s: rule %s does not apply to a %s field", f.Desc.FullName(), what, f.Desc.Kind())
+	// misapplied reports the first of the named rules that r sets, or nil;
+	// the names are those of options.proto.
+	misapplied := func(names ...string) error {
+		for _, n := range names {
+			if r.ProtoReflect().Has(r.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(n))) {
+				return fmt.Errorf("%s: rule %s does not apply to a %s field", f.Desc.FullName(), n, typeName(f))
+			}
+		}
+		return nil
 	}
 	if f.Desc.IsList() || f.Desc.IsMap() {
 		return "", fmt.Errorf("%s: rules on repeated and map fields are not supported", f.Desc.FullName())
 	}
 	switch kind := f.Desc.Kind(); {
 	case kind == protoreflect.StringKind:
-		if r.GetMax() != 0 {
-			return "", bad("max")
+		if err := misapplied("max"); err != nil {
+			return "", err
 		}
 		var parts []string
 		if r.GetRequired() {
@@ -241,18 +248,18 @@ func fieldCheck(g *protogen.GeneratedFile, f *protogen.Field, r *optionsv1.Field
 		return fmt.Sprintf("%s(%q, %s, %s{%s})", g.QualifiedGoIdent(rulesPackage.Ident("CheckString")),
 			name, getter, g.QualifiedGoIdent(rulesPackage.Ident("String")), strings.Join(parts, ", ")), nil
 	case kind == protoreflect.MessageKind && f.Message.Desc.FullName() == "google.protobuf.Timestamp":
-		if r.GetMinLen() != 0 || r.GetMaxLen() != 0 || r.GetId() || r.GetMax() != 0 {
-			return "", bad("min_len, max_len, id or max")
+		if err := misapplied("min_len", "max_len", "id", "max"); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("%s(%q, %s, %t)", g.QualifiedGoIdent(rulesPackage.Ident("CheckTimestamp")), name, getter, r.GetRequired()), nil
 	case kind == protoreflect.MessageKind:
-		if r.GetMinLen() != 0 || r.GetMaxLen() != 0 || r.GetId() || r.GetMax() != 0 {
-			return "", bad("min_len, max_len, id or max")
+		if err := misapplied("min_len", "max_len", "id", "max"); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("%s(%q, %s != nil, %t)", g.QualifiedGoIdent(rulesPackage.Ident("CheckMessage")), name, getter, r.GetRequired()), nil
 	case isUnsigned(kind):
-		if r.GetMinLen() != 0 || r.GetMaxLen() != 0 || r.GetId() {
-			return "", bad("min_len, max_len or id")
+		if err := misapplied("min_len", "max_len", "id"); err != nil {
+			return "", err
 		}
 		var parts []string
 		if r.GetRequired() {
@@ -266,6 +273,15 @@ func fieldCheck(g *protogen.GeneratedFile, f *protogen.Field, r *optionsv1.Field
 	default:
 		return "", fmt.Errorf("%s: rules on %s fields are not supported", f.Desc.FullName(), kind)
 	}
+}
+
+// typeName names the type of f for error messages: the kind of a scalar, the
+// full name of a message.
+func typeName(f *protogen.Field) string {
+	if f.Message != nil {
+		return string(f.Message.Desc.FullName())
+	}
+	return f.Desc.Kind().String()
 }
 
 func isUnsigned(k protoreflect.Kind) bool {

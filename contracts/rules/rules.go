@@ -60,7 +60,9 @@ func CheckString(field, v string, r String) error {
 	if r.ID {
 		for i := 0; i < len(v); i++ {
 			if !isIDByte(v[i]) {
-				return &FieldError{Field: field, Reason: fmt.Sprintf("has %q at offset %d; ids may hold only letters, digits, '_', '-', '.' and ':'", rune(v[i]), i)}
+				// Name the whole character, not the first byte of its UTF-8 form.
+				c, _ := utf8.DecodeRuneInString(v[i:])
+				return &FieldError{Field: field, Reason: fmt.Sprintf("has %q at offset %d; ids may hold only letters, digits, '_', '-', '.' and ':'", c, i)}
 			}
 		}
 	}
@@ -92,7 +94,8 @@ func CheckTimestamp(field string, ts *timestamppb.Timestamp, required bool) erro
 	return nil
 }
 
-// Uint is the rule set of an unsigned or signed integer field.
+// Uint is the rule set of an unsigned integer field: uint32, uint64, fixed32
+// or fixed64. The plugin rejects rules on signed integers.
 type Uint struct {
 	// Required rejects zero.
 	Required bool

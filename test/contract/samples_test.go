@@ -255,7 +255,7 @@ func TestSeedValues(t *testing.T) {
 	decode(t, activityv1.ActivityMemberLeftSubject, left)
 
 	for _, tc := range []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"created.ActivityId", created.GetActivityId(), "act_123456"},
@@ -294,7 +294,10 @@ type invalidSample struct {
 }
 
 // invalidSamples lists every file under contracts/samples/*/invalid;
-// TestInvalidSamples fails for a file the table misses.
+// TestInvalidSamples fails for a file the table misses. Rule violations name
+// the proto field. Decode errors come from protojson, which names a scalar
+// field by its JSON name (activityId) and a Timestamp not at all, so those
+// rows pin the line:column and the offending value instead.
 var invalidSamples = []invalidSample{
 	// activity.created
 	{path: "activity.created/invalid/missing_activity_id.json", class: eventbus.ErrInvalid, want: []string{"activity_id: is required"}},
@@ -306,10 +309,10 @@ var invalidSamples = []invalidSample{
 	{path: "activity.created/invalid/activity_id_too_long.json", class: eventbus.ErrInvalid, want: []string{"activity_id: must be at most 64 characters, got 65"}},
 	{path: "activity.created/invalid/title_too_long.json", class: eventbus.ErrInvalid, want: []string{"title: must be at most 200 characters, got 201"}},
 	{path: "activity.created/invalid/creator_id_bad_charset.json", class: eventbus.ErrInvalid, want: []string{"creator_id: has '用' at offset 0"}},
-	{path: "activity.created/invalid/created_at_no_zone.json", class: eventbus.ErrDecode, want: []string{"created_at", "2024-01-01T10:00:00"}},
-	{path: "activity.created/invalid/created_at_month_13.json", class: eventbus.ErrDecode, want: []string{"created_at", "2024-13-01T10:00:00Z"}},
-	{path: "activity.created/invalid/created_at_unix_seconds.json", class: eventbus.ErrDecode, want: []string{"created_at", "1704103200"}},
-	{path: "activity.created/invalid/activity_id_number.json", class: eventbus.ErrDecode, want: []string{"activity_id", "123456"}},
+	{path: "activity.created/invalid/created_at_no_zone.json", class: eventbus.ErrDecode, want: []string{"(line 5:17)", `invalid google.protobuf.Timestamp value "2024-01-01T10:00:00"`}},
+	{path: "activity.created/invalid/created_at_month_13.json", class: eventbus.ErrDecode, want: []string{"(line 5:17)", `"2024-13-01T10:00:00Z"`}},
+	{path: "activity.created/invalid/created_at_unix_seconds.json", class: eventbus.ErrDecode, want: []string{"(line 5:17)", "unexpected token 1704103200"}},
+	{path: "activity.created/invalid/activity_id_number.json", class: eventbus.ErrDecode, want: []string{"(line 2:18)", "string field activityId: 123456"}},
 	{path: "activity.created/invalid/title_array.json", class: eventbus.ErrDecode, want: []string{"title", "["}},
 	{path: "activity.created/invalid/truncated.json", class: eventbus.ErrDecode, want: []string{"activity.v1.ActivityCreated as application/json", "unexpected EOF"}},
 	{path: "activity.created/invalid/unknown_content_type.xml", contentType: "application/xml", class: eventbus.ErrUnknownContentType, want: []string{`unknown content type: "application/xml"`}},
@@ -327,9 +330,9 @@ var invalidSamples = []invalidSample{
 	{path: "activity.member.joined/invalid/missing_user_id.json", class: eventbus.ErrInvalid, want: []string{"user_id: is required"}},
 	{path: "activity.member.joined/invalid/missing_joined_at.json", class: eventbus.ErrInvalid, want: []string{"joined_at: is required"}},
 	{path: "activity.member.joined/invalid/user_id_bad_charset.json", class: eventbus.ErrInvalid, want: []string{"user_id: has '/' at offset 4"}},
-	{path: "activity.member.joined/invalid/joined_at_words.json", class: eventbus.ErrDecode, want: []string{"joined_at", "yesterday"}},
-	{path: "activity.member.joined/invalid/joined_at_bool.json", class: eventbus.ErrDecode, want: []string{"joined_at", "true"}},
-	{path: "activity.member.joined/invalid/user_id_object.json", class: eventbus.ErrDecode, want: []string{"user_id", "{"}},
+	{path: "activity.member.joined/invalid/joined_at_words.json", class: eventbus.ErrDecode, want: []string{"(line 4:16)", `"yesterday"`}},
+	{path: "activity.member.joined/invalid/joined_at_bool.json", class: eventbus.ErrDecode, want: []string{"(line 4:16)", "unexpected token true"}},
+	{path: "activity.member.joined/invalid/user_id_object.json", class: eventbus.ErrDecode, want: []string{"(line 3:14)", "string field userId"}},
 	{path: "activity.member.joined/invalid/duplicate_user_id.json", class: eventbus.ErrDecode, want: []string{"duplicate field", "user_id"}},
 	{path: "activity.member.joined/invalid/array.json", class: eventbus.ErrDecode, want: []string{"activity.v1.ActivityMemberJoined as application/json", "["}},
 	{path: "activity.member.joined/invalid/seed_as_form.txt", contentType: "application/x-www-form-urlencoded", class: eventbus.ErrUnknownContentType, want: []string{`"application/x-www-form-urlencoded"`}},
@@ -343,7 +346,7 @@ var invalidSamples = []invalidSample{
 	{path: "activity.member.left/invalid/missing_left_at.json", class: eventbus.ErrInvalid, want: []string{"left_at: is required"}},
 	{path: "activity.member.left/invalid/activity_id_too_long.json", class: eventbus.ErrInvalid, want: []string{"activity_id: must be at most 64 characters, got 65"}},
 	{path: "activity.member.left/invalid/user_id_with_space.json", class: eventbus.ErrInvalid, want: []string{"user_id: has ' ' at offset 4"}},
-	{path: "activity.member.left/invalid/left_at_number_string.json", class: eventbus.ErrDecode, want: []string{"left_at", "1704110400"}},
+	{path: "activity.member.left/invalid/left_at_number_string.json", class: eventbus.ErrDecode, want: []string{"(line 4:14)", `"1704110400"`}},
 	{
 		path: "activity.member.left/invalid/left_at_bad_nanos.binpb", class: eventbus.ErrInvalid,
 		want: []string{"left_at: is not a valid timestamp"},
