@@ -97,7 +97,7 @@ type FieldRules struct {
 	// id restricts a string to the identifier charset: ASCII letters, digits,
 	// '_', '-', '.' and ':'.
 	Id bool `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
-	// max is the largest value of an integer field; 0 means unbounded.
+	// max is the largest value of an unsigned integer field; 0 means unbounded.
 	Max           uint64 `protobuf:"varint,5,opt,name=max,proto3" json:"max,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
