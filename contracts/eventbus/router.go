@@ -61,7 +61,7 @@ func Subscribe[T proto.Message](r *Router, ev Event[T], h Handler[T], opts ...Su
 		o.applySubscribe(&cfg)
 	}
 	if cfg.durable == "" {
-		cfg.durable = r.cfg.service + "-" + strings.ReplaceAll(ev.Subject, ".", "_")
+		cfg.durable = durableName(r.cfg.service + "-" + ev.Subject)
 	}
 	s := &subscription{
 		router:  r,
@@ -240,4 +240,16 @@ func (r *Router) pollLag(ctx context.Context, subs []*subscription) {
 		case <-t.C:
 		}
 	}
+}
+
+// durableName makes s a valid consumer name: JetStream rejects '.', '*',
+// '>', path separators and white space in names.
+func durableName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', '/', '\\', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
 }

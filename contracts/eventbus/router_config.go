@@ -79,7 +79,8 @@ func (f option) applyRouter(c *routerConfig) { f(&c.sub) }
 func (f option) applySubscribe(c *subConfig) { f(c) }
 
 // WithService names the service that consumes: durable consumer names are
-// "<service>-<subject with '.' as '_'>". Replicas of one service share the
+// "<service>-<subject>", with '.' and the other characters that consumer
+// names cannot hold as '_'. Replicas of one service share the
 // durable consumers and so the work. The default is "eventbus".
 func WithService(name string) RouterOption {
 	return routerOptionFunc(func(c *routerConfig) { c.service = name })

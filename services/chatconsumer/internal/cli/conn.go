@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/activitychat/chat/contracts/eventbus"
+	activityv1 "github.com/activitychat/chat/gen/activity/v1"
+	"github.com/activitychat/chat/services/chatconsumer/internal/app"
+	"github.com/activitychat/chat/services/chatconsumer/internal/config"
+	"github.com/activitychat/chat/services/chatconsumer/internal/handlers"
+)
+
+// defaultNATSURL is the URL of the dev config's embedded server.
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+// connFlags are the flags that say how a tool connects to NATS.
+type connFlags struct {
+	file string
+	url  string
+}
+
+func (c *connFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "f", "", "read the NATS connection from the configuration `file`")
+	fs.StringVar(&c.url, "nats", "", "the NATS `url` (overrides -f)")
+}
+
+// toolConn is a tool's connection to NATS.
+type toolConn struct {
+	cfg *config.Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// connect connects as c says: the configuration file's NATS (the embedded
+// server's address for a dev config), then --nats, $NATS_URL or the dev
+// default.
+func (c *connFlags) connect() (*toolConn, error) {
+	var cfg *config.Config
+	if c.file != "" {
+		var err error
+		if cfg, err = config.Load(c.file); err != nil {
+			return nil, err
+		}
+	} else {
+		d := config.Default()
+		cfg = &d
+	}
+	url := c.url
+	if url == "" && c.file != "" {
+		url = cfg.NatsURL()
+	}
+	if url == "" {
+		url = os.Getenv("NATS_URL")
+	}
+	if url == "" {
+		url = defaultNATSURL
+	}
+	nc, err := app.ConnectNATS(url, cfg.Name+"-cli", cfg.Nats, nil)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &toolConn{cfg: cfg, nc: nc, js: js}, nil
+}
+
+func (t *toolConn) close() {
+	_ = t.nc.Drain()
+}
+
+// ensureStream creates the activity stream, its consumers and dead-letter
+// plumbing exactly as the consumer would, when the stream does not exist
+// yet, so that events published before the consumer's first start are kept.
+// An existing stream is left alone.
+func (t *toolConn) ensureStream(ctx context.Context) error {
+	_, err := t.js.Stream(ctx, activityv1.ActivityCreatedStream)
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handlers.New(nil, handlers.Notices(t.cfg.Notices), quiet)
+	return app.NewRouter(t.js, t.cfg.Messaging, h, nil, quiet).Provision(ctx)
+}
+
+// deadLetters opens the activity stream's dead letters.
+func (t *toolConn) deadLetters(ctx context.Context) (*eventbus.DeadLetters, error) {
+	dl, err := eventbus.OpenDeadLetters(ctx, t.js, activityv1.ActivityCreatedStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, errors.New("no dead-letter stream " + eventbus.DLQStream(activityv1.ActivityCreatedStream) + " yet: start the consumer once to create it")
+	}
+	return dl, err
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/activitychat/chat/contracts/eventbus"
+	activityv1 "github.com/activitychat/chat/gen/activity/v1"
+)
+
+// dlqCmd runs "dlq list|show|replay|purge".
+func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) == 0 {
+		return usageErrorf("dlq: missing subcommand: list, show, replay or purge")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
+	var cf connFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	from := fs.Uint64("from", 0, "list from this DLQ `sequence`")
+	limit := fs.Int("limit", 100, "list at most `n` dead letters (0: all)")
+	all := fs.Bool("all", false, "replay every dead letter")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	var seqs []uint64
+	switch sub {
+	case "list", "purge":
+		if len(pos) > 0 {
+			return usageErrorf("dlq %s: unexpected argument %q", sub, pos[0])
+		}
+	case "show", "replay":
+		if sub == "show" && len(pos) != 1 {
+			return usageErrorf("dlq show: want exactly one SEQ, got %d arguments", len(pos))
+		}
+		if sub == "replay" && len(pos) == 0 && !*all {
+			return usageErrorf("dlq replay: want SEQ... or --all")
+		}
+		for _, p := range pos {
+			n, err := strconv.ParseUint(p, 10, 64)
+			if err != nil || n == 0 {
+				return usageErrorf("dlq %s: SEQ must be a positive integer, got %q", sub, p)
+			}
+			seqs = append(seqs, n)
+		}
+	default:
+		return usageErrorf("dlq: unknown subcommand %q: want list, show, replay or purge", sub)
+	}
+
+	tc, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer tc.close()
+	dl, err := tc.deadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		return dlqList(ctx, dl, *from, *limit, *asJSON, stdout)
+	case "show":
+		return dlqShow(ctx, dl, seqs[0], *asJSON, stdout)
+	case "replay":
+		if *all {
+			letters, err := dl.List(ctx, 0, 0)
+			if err != nil {
+				return err
+			}
+			for _, l := range letters {
+				seqs = append(seqs, l.Seq)
+			}
+		}
+		for _, seq := range seqs {
+			l, err := dl.Get(ctx, seq)
+			if err != nil {
+				return err
+			}
+			ack, err := dl.Replay(ctx, seq)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "replayed dead letter %d to %s (stream %s sequence %d)\n", seq, l.Subject, ack.Stream, ack.Sequence)
+		}
+		if len(seqs) == 0 {
+			fmt.Fprintln(stdout, "no dead letters")
+		}
+		return nil
+	case "purge":
+		n, err := dl.Count(ctx)
+		if err != nil {
+			return err
+		}
+		if err := dl.Purge(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "purged %d dead letters\n", n)
+	}
+	return nil
+}
+
+func dlqList(ctx context.Context, dl *eventbus.DeadLetters, from uint64, limit int, asJSON bool, w io.Writer) error {
+	letters, err := dl.List(ctx, from, limit)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := make([]letterJSON, 0, len(letters))
+		for i := range letters {
+			out = append(out, toJSON(&letters[i]))
+		}
+		return writeJSON(w, out)
+	}
+	total, err := dl.Count(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tSUBJECT\tSTREAM SEQ\tDELIVERIES\tTIME\tREASON")
+	for _, l := range letters {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", l.Seq, l.Subject, l.StreamSeq, l.Deliveries, l.Time.Format(time.RFC3339), oneLine(l.Reason, 100))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d shown, %d dead letters in %s\n", len(letters), total, eventbus.DLQStream(activityv1.ActivityCreatedStream))
+	return nil
+}
+
+func dlqShow(ctx context.Context, dl *eventbus.DeadLetters, seq uint64, asJSON bool, w io.Writer) error {
+	l, err := dl.Get(ctx, seq)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(w, toJSON(l))
+	}
+	fmt.Fprintf(w, "Dead letter %d\n", l.Seq)
+	fmt.Fprintf(w, "  Subject:    %s\n", l.Subject)
+	fmt.Fprintf(w, "  Original:   stream %s sequence %d\n", l.Stream, l.StreamSeq)
+	fmt.Fprintf(w, "  Consumer:   %s\n", l.Consumer)
+	fmt.Fprintf(w, "  Deliveries: %d\n", l.Deliveries)
+	fmt.Fprintf(w, "  Time:       %s\n", l.Time.Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "  Reason:     %s\n", l.Reason)
+	fmt.Fprintln(w, "Headers:")
+	keys := make([]string, 0, len(l.Header))
+	for k := range l.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range l.Header[k] {
+			fmt.Fprintf(w, "  %s: %s\n", k, v)
+		}
+	}
+	fmt.Fprintf(w, "Payload (%d bytes):\n", len(l.Data))
+	fmt.Fprintln(w, payloadText(l.Data))
+	if decoded := decodeForShow(l); decoded != "" {
+		fmt.Fprintf(w, "Decoded as %s:\n%s\n", l.Subject, decoded)
+	}
+	return nil
+}
+
+// letterJSON is the JSON form of a dead letter.
+type letterJSON struct {
+	Seq        uint64              `json:"seq"`
+	Subject    string              `json:"subject"`
+	Stream     string              `json:"stream"`
+	StreamSeq  uint64              `json:"stream_seq"`
+	Deliveries int                 `json:"deliveries"`
+	Consumer   string              `json:"consumer"`
+	Reason     string              `json:"reason"`
+	Time       time.Time           `json:"time"`
+	Header     map[string][]string `json:"header"`
+	Data       string              `json:"data"`
+	DataBase64 string              `json:"data_base64,omitempty"`
+}
+
+func toJSON(l *eventbus.DeadLetter) letterJSON {
+	out := letterJSON{
+		Seq: l.Seq, Subject: l.Subject, Stream: l.Stream, StreamSeq: l.StreamSeq,
+		Deliveries: l.Deliveries, Consumer: l.Consumer, Reason: l.Reason, Time: l.Time,
+		Header: l.Header,
+	}
+	if utf8.Valid(l.Data) {
+		out.Data = string(l.Data)
+	} else {
+		out.DataBase64 = base64.StdEncoding.EncodeToString(l.Data)
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// payloadText shows a payload: as text when it is UTF-8, base64 otherwise.
+func payloadText(data []byte) string {
+	if utf8.Valid(data) {
+		return "  " + string(data)
+	}
+	return "  base64:" + base64.StdEncoding.EncodeToString(data)
+}
+
+// decodeForShow decodes a binary protobuf dead letter of a known subject to
+// JSON, so that an operator can read it; "" when it is not binary or does
+// not decode.
+func decodeForShow(l *eventbus.DeadLetter) string {
+	if utf8.Valid(l.Data) {
+		return ""
+	}
+	var msg proto.Message
+	switch l.Subject {
+	case activityv1.ActivityCreatedSubject:
+		msg = new(activityv1.ActivityCreated)
+	case activityv1.ActivityMemberJoinedSubject:
+		msg = new(activityv1.ActivityMemberJoined)
+	case activityv1.ActivityMemberLeftSubject:
+		msg = new(activityv1.ActivityMemberLeft)
+	default:
+		return ""
+	}
+	if err := proto.Unmarshal(l.Data, msg); err != nil {
+		return ""
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
+	if err != nil {
+		return ""
+	}
+	return "  " + string(b)
+}
+
+// oneLine cuts s to one line of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if utf8.RuneCountInString(s) > n {
+		s = string([]rune(s)[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,78 @@
+// Package handlers turns activity events into ChatService calls.
+//
+// Each handler is idempotent: every chat write it makes is idempotent by
+// itself (CreateGroup by activity, membership by event time, notices by an
+// idempotency key derived from the event), so an event delivered twice, or
+// republished, changes nothing the second time. Errors are classified for
+// the eventbus runtime: see Classify.
+//
+// A join or leave usually costs two chat calls, the membership write and the
+// notice: the group of an activity is looked up once and then cached, as it
+// never changes.
+package handlers
+
+import (
+	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/activitychat/chat/contracts/eventbus"
+	activityv1 "github.com/activitychat/chat/gen/activity/v1"
+	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
+)
+
+// Notices holds the texts of the system notices. In each text,
+// {activity_id}, {user_id}, {title} and {group_name} are replaced by the
+// event's values ({title} and {group_name} are both the group's name).
+type Notices struct {
+	// Created is sent to the creator when the activity's group is created.
+	Created string
+	// Joined is sent to a user who joined the group.
+	Joined string
+	// Left is sent to a user who left the group.
+	Left string
+}
+
+// maxNoticeRunes is the longest notice the chat service accepts.
+const maxNoticeRunes = 4000
+
+// Handlers handles the three activity events by calling the chat service.
+// Create it with New and register it with Register.
+type Handlers struct {
+	chat    chatv1connect.ChatServiceClient
+	notices Notices
+	log     *slog.Logger
+	groups  *groupCache
+}
+
+// New returns handlers that call chat, which should be made with NewClient
+// so that calls carry the token, the trace context and a timeout.
+func New(chat chatv1connect.ChatServiceClient, notices Notices, log *slog.Logger) *Handlers {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handlers{chat: chat, notices: notices, log: log, groups: newGroupCache()}
+}
+
+// Register subscribes the three handlers on r through the generated typed
+// subscribers, each with opts.
+func (h *Handlers) Register(r *eventbus.Router, opts ...eventbus.SubscribeOption) {
+	activityv1.SubscribeActivityCreated(r, h.ActivityCreated, opts...)
+	activityv1.SubscribeActivityMemberJoined(r, h.ActivityMemberJoined, opts...)
+	activityv1.SubscribeActivityMemberLeft(r, h.ActivityMemberLeft, opts...)
+}
+
+// noticeText fills a notice template and cuts it to the longest text the
+// chat service stores.
+func noticeText(template, activityID, userID, groupName string) string {
+	s := strings.NewReplacer(
+		"{activity_id}", activityID,
+		"{user_id}", userID,
+		"{title}", groupName,
+		"{group_name}", groupName,
+	).Replace(template)
+	if utf8.RuneCountInString(s) > maxNoticeRunes {
+		s = string([]rune(s)[:maxNoticeRunes])
+	}
+	return s
+}
