@@ -54,7 +54,11 @@ func (s *subscription) run(ctx context.Context) {
 	s.m = s.router.metrics.forSubject(s.subject)
 	s.log = s.router.log.With(slog.String("subject", s.subject), slog.String("consumer", s.cfg.durable))
 	for s.gate.wait(ctx) == nil {
-		it, err := s.consumer.Messages(jetstream.PullMaxMessages(2 * s.cfg.concurrency))
+		it, err := s.consumer.Messages(
+			jetstream.PullMaxMessages(max(2*s.cfg.concurrency, 128)),
+			// Bounds how long a pull request can sit unanswered, and so
+			// any pause in fetching, to a few seconds.
+			jetstream.PullExpiry(5*time.Second))
 		if err != nil {
 			s.log.Error("cannot start consuming; retrying", slog.Any("error", err))
 			sleep(ctx, time.Second)
