@@ -195,3 +195,22 @@ func TestPermanentFailuresAreDeadLetteredOnFirstDelivery(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }) // refused + good
 }
+
+// A durable consumer deleted under a running router is created again.
+func TestDeletedConsumerIsCreatedAgain(t *testing.T) {
+	_, js := runServer(t)
+	rec := &recorder{}
+	r := eventbus.NewRouter(js, eventbus.WithService("svc"))
+	testpbv1.SubscribePing(r, rec.handle)
+	startRouter(t, r)
+
+	ctx := context.Background()
+	if err := js.DeleteConsumer(ctx, testpbv1.PingStream, "svc-eventbus_test_ping"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := testpbv1.PublishPing(ctx, js, ping("after-delete")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() bool { return rec.count() == 1 })
+}

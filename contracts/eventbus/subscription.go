@@ -32,7 +32,7 @@ type subscription struct {
 	gate     *gate
 	m        *subMetrics
 	log      *slog.Logger
-	wg       sync.WaitGroup // messages being handled
+	wg       sync.WaitGroup // workers and handlers of held messages
 }
 
 func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
@@ -59,12 +59,20 @@ func (s *subscription) run(ctx context.Context) {
 			// Bounds how long a pull request can sit unanswered, and so
 			// any pause in fetching, to a few seconds.
 			jetstream.PullExpiry(5*time.Second))
-		if err != nil {
-			s.log.Error("cannot start consuming; retrying", slog.Any("error", err))
-			sleep(ctx, time.Second)
-			continue
+		if err == nil {
+			err = s.consume(ctx, it)
 		}
-		s.consume(ctx, it)
+		if err != nil && ctx.Err() == nil {
+			// The consumer may be gone (deleted by an operator, or lost
+			// with a stream): create it again before consuming again.
+			s.log.Warn("consuming stopped; restarting", slog.Any("error", err))
+			sleep(ctx, time.Second)
+			if c, cerr := s.router.js.CreateOrUpdateConsumer(ctx, s.stream, s.consumerConfig()); cerr == nil {
+				s.consumer = c
+			} else {
+				s.log.Error("cannot create the consumer again", slog.Any("error", cerr))
+			}
+		}
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -75,13 +83,15 @@ func (s *subscription) run(ctx context.Context) {
 	}
 }
 
-// consume dispatches the messages of it until it is drained: when ctx is done
-// or when the gate closes.
-func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext) {
+// consume handles the messages of it until it is drained, when ctx is done
+// or the gate closes, and returns nil; or until consuming fails, and returns
+// why. On shutdown it returns without waiting for the running handlers; run
+// waits for them.
+func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext) error {
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	// Stop fetching as soon as the gate closes; what is buffered is still
-	// dispatched, and held.
+	// handed out, and held.
 	stopOnClose := make(chan struct{})
 	defer close(stopOnClose)
 	closing := s.gate.closing()
@@ -95,20 +105,22 @@ func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext
 	// Each worker takes its next message from the iterator itself, so a
 	// message is handled by the goroutine that received it.
 	var workers sync.WaitGroup
+	var failure error
+	var once sync.Once
 	for range s.cfg.concurrency {
+		s.wg.Add(1) // run waits for the workers when it drains
 		workers.Go(func() {
+			defer s.wg.Done()
 			for {
 				msg, err := it.Next()
 				if err != nil {
 					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						s.log.Warn("consuming stopped; restarting", slog.Any("error", err))
+						once.Do(func() { failure = err })
 						it.Stop()
 					}
 					return
 				}
-				s.wg.Add(1)
 				s.handleMsg(ctx, msg)
-				s.wg.Done()
 			}
 		})
 	}
@@ -116,12 +128,9 @@ func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext
 	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
+		return failure
 	case <-ctx.Done():
-		select {
-		case <-done:
-		case <-time.After(s.router.cfg.drainTimeout):
-			s.log.Warn("drain timeout: handlers still running", slog.Duration("timeout", s.router.cfg.drainTimeout))
-		}
+		return nil
 	}
 }
 
