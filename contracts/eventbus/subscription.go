@@ -20,6 +20,10 @@ type handleFunc func(context.Context, jetstream.Msg, *Meta) (proto.Message, erro
 // maxReasonLen bounds the reason given to TermWithReason.
 const maxReasonLen = 1024
 
+// drainPoll is how long a worker waits for another buffered message once
+// the router is shutting down.
+const drainPoll = 100 * time.Millisecond
+
 // subscription consumes one subject through one durable consumer.
 type subscription struct {
 	router  *Router
@@ -112,7 +116,15 @@ func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext
 		workers.Go(func() {
 			defer s.wg.Done()
 			for {
-				msg, err := it.Next()
+				msg, err := it.Next(jetstream.NextContext(ctx))
+				if err != nil && ctx.Err() != nil {
+					// Shutting down: handle what is still buffered, then
+					// stop without waiting for the drain to finish.
+					msg, err = it.Next(jetstream.NextMaxWait(drainPoll))
+					if err != nil {
+						return
+					}
+				}
 				if err != nil {
 					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 						once.Do(func() { failure = err })
