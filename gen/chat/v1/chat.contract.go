@@ -21,6 +21,9 @@ func (x *CreateGroupRequest) Validate() error {
 	if err := rules.CheckString("name", x.GetName(), rules.String{Required: true, MaxLen: 200}); err != nil {
 		return err
 	}
+	if err := rules.CheckTimestamp("event_time", x.GetEventTime(), false); err != nil {
+		return err
+	}
 	return nil
 }
 

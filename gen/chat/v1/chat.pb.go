@@ -334,7 +334,10 @@ type CreateGroupRequest struct {
 	// owner_id is the owner, usually the activity's creator.
 	OwnerId string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
 	// name is the group's display name.
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// event_time is when the activity was created, from the event; it is the
+	// owner's joined_at. Unset means the time of the call.
+	EventTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +391,13 @@ func (x *CreateGroupRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CreateGroupRequest) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
 }
 
 // CreateGroupResponse returns the activity's group.
@@ -1260,14 +1270,16 @@ const file_chat_v1_chat_proto_rawDesc = "" +
 	"\x11recipient_user_id\x18\x04 \x01(\tR\x0frecipientUserId\x12\x16\n" +
 	"\x06system\x18\x05 \x01(\bR\x06system\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x87\x01\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xc8\x01\n" +
 	"\x12CreateGroupRequest\x12+\n" +
 	"\vactivity_id\x18\x01 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\n" +
 	"activityId\x12%\n" +
 	"\bowner_id\x18\x02 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\aownerId\x12\x1d\n" +
-	"\x04name\x18\x03 \x01(\tB\t\xd2\xf3\x18\x05\b\x01\x18\xc8\x01R\x04name\"U\n" +
+	"\x04name\x18\x03 \x01(\tB\t\xd2\xf3\x18\x05\b\x01\x18\xc8\x01R\x04name\x12?\n" +
+	"\n" +
+	"event_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xd2\xf3\x18\x00R\teventTime\"U\n" +
 	"\x13CreateGroupResponse\x12$\n" +
 	"\x05group\x18\x01 \x01(\v2\x0e.chat.v1.GroupR\x05group\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\"<\n" +
@@ -1387,35 +1399,36 @@ var file_chat_v1_chat_proto_depIdxs = []int32{
 	0,  // 1: chat.v1.Member.role:type_name -> chat.v1.Role
 	20, // 2: chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	20, // 3: chat.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: chat.v1.CreateGroupResponse.group:type_name -> chat.v1.Group
-	1,  // 5: chat.v1.GetGroupInfoResponse.group:type_name -> chat.v1.Group
-	1,  // 6: chat.v1.GetGroupByActivityIdResponse.group:type_name -> chat.v1.Group
-	20, // 7: chat.v1.AddGroupMemberRequest.event_time:type_name -> google.protobuf.Timestamp
-	20, // 8: chat.v1.RemoveGroupMemberRequest.event_time:type_name -> google.protobuf.Timestamp
-	2,  // 9: chat.v1.ListGroupMembersResponse.members:type_name -> chat.v1.Member
-	3,  // 10: chat.v1.SendSystemMessageResponse.message:type_name -> chat.v1.Message
-	3,  // 11: chat.v1.ListGroupMessagesResponse.messages:type_name -> chat.v1.Message
-	4,  // 12: chat.v1.ChatService.CreateGroup:input_type -> chat.v1.CreateGroupRequest
-	6,  // 13: chat.v1.ChatService.GetGroupInfo:input_type -> chat.v1.GetGroupInfoRequest
-	8,  // 14: chat.v1.ChatService.GetGroupByActivityId:input_type -> chat.v1.GetGroupByActivityIdRequest
-	10, // 15: chat.v1.ChatService.AddGroupMember:input_type -> chat.v1.AddGroupMemberRequest
-	12, // 16: chat.v1.ChatService.RemoveGroupMember:input_type -> chat.v1.RemoveGroupMemberRequest
-	14, // 17: chat.v1.ChatService.ListGroupMembers:input_type -> chat.v1.ListGroupMembersRequest
-	16, // 18: chat.v1.ChatService.SendSystemMessage:input_type -> chat.v1.SendSystemMessageRequest
-	18, // 19: chat.v1.ChatService.ListGroupMessages:input_type -> chat.v1.ListGroupMessagesRequest
-	5,  // 20: chat.v1.ChatService.CreateGroup:output_type -> chat.v1.CreateGroupResponse
-	7,  // 21: chat.v1.ChatService.GetGroupInfo:output_type -> chat.v1.GetGroupInfoResponse
-	9,  // 22: chat.v1.ChatService.GetGroupByActivityId:output_type -> chat.v1.GetGroupByActivityIdResponse
-	11, // 23: chat.v1.ChatService.AddGroupMember:output_type -> chat.v1.AddGroupMemberResponse
-	13, // 24: chat.v1.ChatService.RemoveGroupMember:output_type -> chat.v1.RemoveGroupMemberResponse
-	15, // 25: chat.v1.ChatService.ListGroupMembers:output_type -> chat.v1.ListGroupMembersResponse
-	17, // 26: chat.v1.ChatService.SendSystemMessage:output_type -> chat.v1.SendSystemMessageResponse
-	19, // 27: chat.v1.ChatService.ListGroupMessages:output_type -> chat.v1.ListGroupMessagesResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	20, // 4: chat.v1.CreateGroupRequest.event_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: chat.v1.CreateGroupResponse.group:type_name -> chat.v1.Group
+	1,  // 6: chat.v1.GetGroupInfoResponse.group:type_name -> chat.v1.Group
+	1,  // 7: chat.v1.GetGroupByActivityIdResponse.group:type_name -> chat.v1.Group
+	20, // 8: chat.v1.AddGroupMemberRequest.event_time:type_name -> google.protobuf.Timestamp
+	20, // 9: chat.v1.RemoveGroupMemberRequest.event_time:type_name -> google.protobuf.Timestamp
+	2,  // 10: chat.v1.ListGroupMembersResponse.members:type_name -> chat.v1.Member
+	3,  // 11: chat.v1.SendSystemMessageResponse.message:type_name -> chat.v1.Message
+	3,  // 12: chat.v1.ListGroupMessagesResponse.messages:type_name -> chat.v1.Message
+	4,  // 13: chat.v1.ChatService.CreateGroup:input_type -> chat.v1.CreateGroupRequest
+	6,  // 14: chat.v1.ChatService.GetGroupInfo:input_type -> chat.v1.GetGroupInfoRequest
+	8,  // 15: chat.v1.ChatService.GetGroupByActivityId:input_type -> chat.v1.GetGroupByActivityIdRequest
+	10, // 16: chat.v1.ChatService.AddGroupMember:input_type -> chat.v1.AddGroupMemberRequest
+	12, // 17: chat.v1.ChatService.RemoveGroupMember:input_type -> chat.v1.RemoveGroupMemberRequest
+	14, // 18: chat.v1.ChatService.ListGroupMembers:input_type -> chat.v1.ListGroupMembersRequest
+	16, // 19: chat.v1.ChatService.SendSystemMessage:input_type -> chat.v1.SendSystemMessageRequest
+	18, // 20: chat.v1.ChatService.ListGroupMessages:input_type -> chat.v1.ListGroupMessagesRequest
+	5,  // 21: chat.v1.ChatService.CreateGroup:output_type -> chat.v1.CreateGroupResponse
+	7,  // 22: chat.v1.ChatService.GetGroupInfo:output_type -> chat.v1.GetGroupInfoResponse
+	9,  // 23: chat.v1.ChatService.GetGroupByActivityId:output_type -> chat.v1.GetGroupByActivityIdResponse
+	11, // 24: chat.v1.ChatService.AddGroupMember:output_type -> chat.v1.AddGroupMemberResponse
+	13, // 25: chat.v1.ChatService.RemoveGroupMember:output_type -> chat.v1.RemoveGroupMemberResponse
+	15, // 26: chat.v1.ChatService.ListGroupMembers:output_type -> chat.v1.ListGroupMembersResponse
+	17, // 27: chat.v1.ChatService.SendSystemMessage:output_type -> chat.v1.SendSystemMessageResponse
+	19, // 28: chat.v1.ChatService.ListGroupMessages:output_type -> chat.v1.ListGroupMessagesResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_chat_v1_chat_proto_init() }

@@ -15,11 +15,15 @@ func (s *Service) CreateGroup(ctx context.Context, req *connect.Request[chatv1.C
 	if err := validate(req.Msg); err != nil {
 		return nil, err
 	}
-	g, created, err := s.store.CreateGroup(ctx, store.NewGroup{
+	ng := store.NewGroup{
 		ActivityID: req.Msg.GetActivityId(),
 		OwnerID:    req.Msg.GetOwnerId(),
 		Name:       req.Msg.GetName(),
-	})
+	}
+	if t := req.Msg.GetEventTime(); t != nil {
+		ng.OwnerJoinedAt = t.AsTime()
+	}
+	g, created, err := s.store.CreateGroup(ctx, ng)
 	if err != nil {
 		return nil, s.storeError(ctx, req.Spec().Procedure, err)
 	}

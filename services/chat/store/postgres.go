@@ -132,6 +132,10 @@ const (
 
 func (s *postgresStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool, error) {
 	group := Group{ID: newGroupID(), ActivityID: g.ActivityID, Name: g.Name, OwnerID: g.OwnerID, MemberCount: 1, CreatedAt: now()}
+	ownerJoinedAt := group.CreatedAt
+	if !g.OwnerJoinedAt.IsZero() {
+		ownerJoinedAt = g.OwnerJoinedAt.UTC().Truncate(time.Microsecond)
+	}
 	var existing Group
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -150,7 +154,7 @@ func (s *postgresStore) CreateGroup(ctx context.Context, g NewGroup) (Group, boo
 		}
 		created = true
 		_, err = tx.Exec(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, joined_at)
-			VALUES ($1, $2, 1, 'joined', 'none', $3, $3)`, group.ID, group.OwnerID, group.CreatedAt)
+			VALUES ($1, $2, 1, 'joined', 'none', $3, $3)`, group.ID, group.OwnerID, ownerJoinedAt)
 		return err
 	})
 	if err != nil {

@@ -223,6 +223,10 @@ func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool,
 	}
 	defer tx.Rollback()
 	group := Group{ID: newGroupID(), ActivityID: g.ActivityID, Name: g.Name, OwnerID: g.OwnerID, MemberCount: 1, CreatedAt: now()}
+	ownerJoinedAt := group.CreatedAt
+	if !g.OwnerJoinedAt.IsZero() {
+		ownerJoinedAt = g.OwnerJoinedAt.UTC().Truncate(time.Microsecond)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO groups (group_id, activity_id, name, owner_id, created_at)
 		VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (activity_id) DO NOTHING`,
 		group.ID, group.ActivityID, group.Name, group.OwnerID, group.CreatedAt.UnixMicro())
@@ -240,7 +244,7 @@ func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool,
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, joined_at)
 		VALUES (?1, ?2, 1, 'joined', 'none', ?3, ?3)`,
-		group.ID, group.OwnerID, group.CreatedAt.UnixMicro()); err != nil {
+		group.ID, group.OwnerID, ownerJoinedAt.UnixMicro()); err != nil {
 		return Group{}, false, sqliteErr(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -120,6 +120,9 @@ type NewGroup struct {
 	OwnerID string
 	// Name is the display name.
 	Name string
+	// OwnerJoinedAt is the event time of the owner's membership, when the
+	// activity was created; zero means now.
+	OwnerJoinedAt time.Time
 }
 
 // Group is a stored group.

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		run  func(t *testing.T, s store.Store)
 	}{
 		{"CreateGroup", testCreateGroup},
+		{"CreateGroupOwnerEventTime", testCreateGroupOwnerEventTime},
 		{"CreateGroupConcurrent", testCreateGroupConcurrent},
 		{"GroupNotFound", testGroupNotFound},
 		{"Membership", testMembership},
@@ -139,6 +140,27 @@ func testCreateGroup(t *testing.T, s store.Store) {
 	wantMembers := []store.Member{{UserID: "user_1", Role: store.RoleOwner, JoinedAt: g.CreatedAt}}
 	if !slices.Equal(members, wantMembers) {
 		t.Errorf("members = %+v, want %+v", members, wantMembers)
+	}
+}
+
+// The owner's membership carries the activity's event time when given, so
+// that membership stays decided by event time.
+func testCreateGroupOwnerEventTime(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	at := time.Date(2024, 1, 1, 10, 0, 0, 123456789, time.UTC)
+	g, _, err := s.CreateGroup(ctx, store.NewGroup{ActivityID: "act_et", OwnerID: "user_1", Name: "Hike", OwnerJoinedAt: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, _, err := s.ListMembers(ctx, g.ID, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Member{{UserID: "user_1", Role: store.RoleOwner, JoinedAt: at.Truncate(time.Microsecond)}}
+	if !slices.EqualFunc(members, want, func(a, b store.Member) bool {
+		return a.UserID == b.UserID && a.Role == b.Role && a.JoinedAt.Equal(b.JoinedAt)
+	}) {
+		t.Errorf("members = %+v, want %+v", members, want)
 	}
 }
 

@@ -19,6 +19,7 @@ func (h *Handlers) ActivityCreated(ctx context.Context, ev *activityv1.ActivityC
 		ActivityId: ev.GetActivityId(),
 		OwnerId:    ev.GetCreatorId(),
 		Name:       ev.GetTitle(),
+		EventTime:  ev.GetCreatedAt(),
 	}))
 	if err != nil {
 		return Classify("CreateGroup", err, false)
