@@ -93,13 +93,6 @@ func (g *gate) each(f func(jetstream.Msg)) {
 	}
 }
 
-// count returns the number of held messages.
-func (g *gate) count() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.held)
-}
-
 // reason returns why the gate is closed, or nil while it is open.
 func (g *gate) reason() error {
 	g.mu.Lock()

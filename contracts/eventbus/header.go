@@ -15,8 +15,6 @@ const (
 	HeaderEventType = "Event-Type"
 	// HeaderTraceparent is the W3C trace-context header.
 	HeaderTraceparent = "traceparent"
-	// HeaderTracestate is the W3C trace-context vendor header.
-	HeaderTracestate = "tracestate"
 )
 
 type traceKey struct{}
