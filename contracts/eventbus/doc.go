@@ -27,9 +27,12 @@
 //  3. hold: an error wrapped with Unavailable says the world is down, not the
 //     message: the subscription stops fetching, keeps the messages it holds
 //     alive with in-progress acks, and probes with one of them until the
-//     handler stops saying Unavailable. No delivery is spent. An error
-//     wrapped with NotReady holds just that message, retrying it in place
-//     with backoff for up to Retry.MaxHold.
+//     handler stops saying Unavailable. Held messages spend no delivery;
+//     messages the server had already sent to the pull request that is
+//     given up when the subscription stops are redelivered once, after the
+//     ack wait, when it resumes. An error wrapped with NotReady holds just
+//     that message, retrying it in place with backoff for up to
+//     Retry.MaxHold.
 //  4. retry: any other error is retried with NakWithDelay and exponential
 //     backoff from Retry; the last allowed delivery is terminated instead,
 //     with the error as its reason.
