@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -118,9 +116,9 @@ func (f *forwarder) forward(ctx context.Context, msg jetstream.Msg) error {
 		f.log.Error("dropping unreadable advisory", slog.String("subject", msg.Subject()), slog.Any("error", err))
 		return nil
 	}
-	kind, reason := "terminated", adv.Reason
+	kind, reason := deadLetterTerminated, adv.Reason
 	if strings.HasPrefix(msg.Subject(), advisoryMaxDeliveries) {
-		kind, reason = "max_deliveries", fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries)
+		kind, reason = deadLetterMaxDeliveries, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries)
 	}
 	if reason == "" {
 		reason = "terminated by the consumer"
@@ -142,32 +140,17 @@ func (f *forwarder) forward(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("fetch %s #%d: %w", adv.Stream, adv.StreamSeq, err)
 	}
-	h := make(nats.Header, len(orig.Header)+8)
-	for k, v := range orig.Header {
-		if k == jetstream.MsgIDHeader || strings.HasPrefix(k, "Nats-Expected") {
-			continue
-		}
-		h[k] = v
-	}
-	h.Set(HeaderDLQSubject, orig.Subject)
-	h.Set(HeaderDLQStream, adv.Stream)
-	h.Set(HeaderDLQSequence, strconv.FormatUint(adv.StreamSeq, 10))
-	h.Set(HeaderDLQDeliveries, strconv.FormatUint(adv.Deliveries, 10))
-	h.Set(HeaderDLQConsumer, adv.Consumer)
-	h.Set(HeaderDLQReason, reason)
-	h.Set(HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(HeaderDLQMsgID, orig.Header.Get(jetstream.MsgIDHeader))
-	h.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d:%s", adv.Stream, adv.StreamSeq, adv.Consumer))
-	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: DLQSubject(orig.Subject), Header: h, Data: orig.Data})
+	dup, err := f.router.storeDeadLetter(ctx, deadLetterRecord{
+		Subject: orig.Subject, Stream: adv.Stream, StreamSeq: adv.StreamSeq,
+		Deliveries: adv.Deliveries, Consumer: adv.Consumer, Kind: kind, Reason: reason,
+		Header: orig.Header, Data: orig.Data,
+	})
 	if err != nil {
-		return fmt.Errorf("publish dead letter of %s #%d: %w", adv.Stream, adv.StreamSeq, err)
-	}
-	if !ack.Duplicate {
-		f.router.metrics.deadLetters.WithLabelValues(orig.Subject, kind).Inc()
+		return err
 	}
 	f.log.Warn("dead-lettered",
 		slog.String("subject", orig.Subject), slog.Uint64("stream_seq", adv.StreamSeq),
 		slog.String("consumer", adv.Consumer), slog.Uint64("deliveries", adv.Deliveries),
-		slog.String("reason", reason), slog.Uint64("dlq_seq", ack.Sequence), slog.Bool("duplicate", ack.Duplicate))
+		slog.String("reason", reason), slog.Bool("duplicate", dup))
 	return nil
 }
