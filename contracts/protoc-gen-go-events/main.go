@@ -19,7 +19,7 @@ import (
 
 // version is the plugin's version, printed by --version and written into
 // every generated file's header.
-const version = "v0.1.0"
+const version = "v0.2.0"
 
 func main() {
 	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
