@@ -57,6 +57,9 @@ func (g *generator) generateFile(plugin *protogen.Plugin, file *protogen.File) e
 		if ev != nil {
 			events = append(events, ev)
 		}
+		if err := g.checkMapValues(file, msg); err != nil {
+			return err
+		}
 		if g.validated(msg) {
 			validated = append(validated, msg)
 		}

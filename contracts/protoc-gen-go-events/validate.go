@@ -48,6 +48,23 @@ func (g *generator) validated(msg *protogen.Message) bool {
 	return v
 }
 
+// checkMapValues refuses a map field of msg whose values are messages with
+// rules: Validate cannot check them, and leaving them unchecked in silence is
+// what nested rules are meant to end.
+func (g *generator) checkMapValues(file *protogen.File, msg *protogen.Message) error {
+	for _, f := range msg.Fields {
+		if !f.Desc.IsMap() {
+			continue
+		}
+		if v := f.Message.Fields[1]; v.Message != nil && g.validated(v.Message) {
+			return errorAt(file, pathOf(file, f.Desc), "%s: the values of this map are %s messages, which have rules; "+
+				"Validate cannot check rules inside map values, use a repeated field",
+				f.Desc.FullName(), v.Message.Desc.FullName())
+		}
+	}
+	return nil
+}
+
 // generateValidate writes the Validate method of msg: the rules of each field
 // in field order, and for a message field whose message has a Validate
 // method, that method, so that the rules of nested messages hold too.
@@ -71,12 +88,8 @@ func (g *generator) generateValidate(gf *protogen.GeneratedFile, file *protogen.
 		}
 		name := fmt.Sprintf("%q", f.Desc.Name())
 		switch {
-		case f.Desc.IsMap():
-			if v := f.Message.Fields[1]; v.Message != nil && g.validated(v.Message) {
-				return errorAt(file, pathOf(file, f.Desc), "%s: the values of this map are %s messages, which have rules; Validate cannot check rules inside map values, use a repeated field",
-					f.Desc.FullName(), v.Message.Desc.FullName())
-			}
-		case !g.validated(f.Message):
+		case f.Desc.IsMap() || !g.validated(f.Message):
+			// checkMapValues refuses maps of messages with rules.
 		case f.Desc.IsList():
 			gf.P("for i, v := range x.Get", f.GoName, "() {")
 			gf.P("if err := v.Validate(); err != nil {")
