@@ -3,6 +3,7 @@ package eventbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -228,4 +229,27 @@ func TestRegistry(t *testing.T) {
 	if _, err := eventbus.Publish(context.Background(), js, info.Event(), bad); !errors.Is(err, eventbus.ErrInvalid) {
 		t.Errorf("publishing an empty Ping through the registry: %v, want ErrInvalid", err)
 	}
+}
+
+// A registry lists the events of a proto file, so that tools work on every
+// event without naming one: here, find an event by subject and decode a
+// payload into its message type.
+func ExampleRegistry() {
+	events := append(slices.Clone(testpbv1.TestingEvents), testpbv1.TestingPolicyEvents...)
+	fmt.Println(events.Subjects(), events.Streams())
+
+	info, ok := events.Lookup("eventbus.test.retried")
+	if !ok {
+		return
+	}
+	msg := info.New()
+	if err := eventbus.Decode(eventbus.ContentTypeJSON, []byte(`{"key": "k-1", "attempt": "2"}`), msg); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(info.Name(), "in", info.Stream, "samples in contracts/samples/"+info.Samples)
+	fmt.Println("max retries", info.Policy.Retry.MaxRetries, "ordered by", info.Policy.OrderingKey, "valid:", eventbus.Validate(msg) == nil)
+	// Output:
+	// [eventbus.test.ping eventbus.test.pong eventbus.test.retried eventbus.test.dropped] [EVENTBUS_TEST]
+	// eventchat.testing.v1.Retried in EVENTBUS_TEST samples in contracts/samples/eventbus.test.retried
+	// max retries 5 ordered by key valid: true
 }
