@@ -38,8 +38,8 @@ generate:
 
 ## checkgenerate: fail when generated code differs from a fresh generate
 checkgenerate: generate
-	@git add -N gen contracts/eventoptions && \
-	git diff --exit-code -- gen contracts/eventoptions || \
+	@git add -N gen contracts/eventoptions contracts/internal/testpb && \
+	git diff --exit-code -- gen contracts/eventoptions contracts/internal/testpb || \
 	{ echo "generated code is stale: run make generate and commit"; exit 1; }
 
 ## lint: buf lint

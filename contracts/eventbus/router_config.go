@@ -43,6 +43,10 @@ type subConfig struct {
 	concurrency   int
 	ackWait       time.Duration
 	maxAckPending int
+	// noDeadLetter and orderingKey are what the event's contract Policy
+	// asks for; see Policy.
+	noDeadLetter bool
+	orderingKey  string
 }
 
 func defaultRouterConfig() routerConfig {

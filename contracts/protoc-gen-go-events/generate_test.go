@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,9 +35,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// goldenFile is the committed output of make generate for the test contracts,
-// relative to this package.
-const goldenFile = "../internal/testpb/v1/testing.contract.go"
+// goldenDir holds the committed output of make generate for the test
+// contracts, relative to this package.
+const goldenDir = "../internal/testpb/v1"
+
+// goldenFiles are the test contracts of proto/eventchat/testing, as the
+// descriptors compiled into testpb, and the generated file of each, if any.
+var goldenFiles = []struct {
+	desc      protoreflect.FileDescriptor
+	generated string // base name of the .contract.go file; empty for none
+}{
+	{testpbv1.File_eventchat_testing_v1_testing_proto, "testing.contract.go"},
+	{testpbv1.File_eventchat_testing_v1_policy_proto, "policy.contract.go"},
+	{testpbv1.File_eventchat_testing_v1_rules_proto, "rules.contract.go"},
+}
 
 // request returns a CodeGeneratorRequest that asks for generate, holding
 // every file of toGenerate and their imports, imports first, as protoc and
@@ -74,7 +87,11 @@ func request(parameter string, toGenerate ...*descriptorpb.FileDescriptorProto) 
 
 // goldenRequest returns the request buf sends for the test contracts.
 func goldenRequest(parameter string) *pluginpb.CodeGeneratorRequest {
-	return request(parameter, protodesc.ToFileDescriptorProto(testpbv1.File_eventchat_testing_v1_testing_proto))
+	var files []*descriptorpb.FileDescriptorProto
+	for _, f := range goldenFiles {
+		files = append(files, protodesc.ToFileDescriptorProto(f.desc))
+	}
+	return request(parameter, files...)
 }
 
 // runGenerate runs generate on req the way main does, and returns the
@@ -122,9 +139,10 @@ func runPlugin(t *testing.T, stdin []byte, args ...string) []byte {
 	return out
 }
 
-// assertGolden checks that resp holds exactly one file, name, whose content
-// is that of the committed golden file.
-func assertGolden(t *testing.T, resp *pluginpb.CodeGeneratorResponse, name string) {
+// assertGolden checks that resp holds exactly the generated files of
+// goldenFiles, each named dir + its base name, with the content of the
+// committed golden file.
+func assertGolden(t *testing.T, resp *pluginpb.CodeGeneratorResponse, dir string) {
 	t.Helper()
 	if resp.GetError() != "" {
 		t.Fatalf("response error: %s", resp.GetError())
@@ -132,24 +150,28 @@ func assertGolden(t *testing.T, resp *pluginpb.CodeGeneratorResponse, name strin
 	if got, want := resp.GetSupportedFeatures(), uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL); got != want {
 		t.Errorf("SupportedFeatures = %d, want %d", got, want)
 	}
-	if len(resp.GetFile()) != 1 {
-		var names []string
-		for _, f := range resp.GetFile() {
-			names = append(names, f.GetName())
+	var want, got []string
+	for _, f := range goldenFiles {
+		if f.generated != "" {
+			want = append(want, dir+f.generated)
 		}
-		t.Fatalf("generated files %q, want just %q", names, name)
 	}
-	file := resp.GetFile()[0]
-	if file.GetName() != name {
-		t.Errorf("generated file name %q, want %q", file.GetName(), name)
+	for _, f := range resp.GetFile() {
+		got = append(got, f.GetName())
 	}
-	want, err := os.ReadFile(goldenFile)
-	if err != nil {
-		t.Fatal(err)
+	if !slices.Equal(got, want) {
+		t.Fatalf("generated files %q, want %q", got, want)
 	}
-	if got := file.GetContent(); got != string(want) {
-		t.Errorf("generated code differs from %s; if the change is intended, run make generate from the repository root and commit the result\n%s",
-			filepath.Clean(goldenFile), lineDiff(string(want), got))
+	for _, file := range resp.GetFile() {
+		golden := filepath.Join(goldenDir, path.Base(file.GetName()))
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := file.GetContent(); got != string(want) {
+			t.Errorf("generated code differs from %s; if the change is intended, run make generate from the repository root and commit the result\n%s",
+				filepath.Clean(golden), lineDiff(string(want), got))
+		}
 	}
 }
 
@@ -181,13 +203,13 @@ func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		parameter string
-		name      string
+		dir       string
 	}{
-		// contracts/buf.gen.yaml, which writes the golden file.
-		{"module=github.com/activitychat/chat/contracts", "internal/testpb/v1/testing.contract.go"},
+		// contracts/buf.gen.yaml, which writes the golden files.
+		{"module=github.com/activitychat/chat/contracts", "internal/testpb/v1/"},
 		// buf.gen.yaml, which writes gen/.
-		{"paths=source_relative", "eventchat/testing/v1/testing.contract.go"},
-		{"", "github.com/activitychat/chat/contracts/internal/testpb/v1/testing.contract.go"},
+		{"paths=source_relative", "eventchat/testing/v1/"},
+		{"", "github.com/activitychat/chat/contracts/internal/testpb/v1/"},
 	} {
 		t.Run(tc.parameter, func(t *testing.T) {
 			t.Parallel()
@@ -195,7 +217,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("generate: %v", err)
 			}
-			assertGolden(t, resp, tc.name)
+			assertGolden(t, resp, tc.dir)
 		})
 	}
 }
@@ -212,7 +234,7 @@ func TestGoldenPlugin(t *testing.T) {
 	if err := proto.Unmarshal(runPlugin(t, req), resp); err != nil {
 		t.Fatalf("unmarshal response: %v", err)
 	}
-	assertGolden(t, resp, "internal/testpb/v1/testing.contract.go")
+	assertGolden(t, resp, "internal/testpb/v1/")
 }
 
 // TestPluginReportsErrors checks how the plugin binary fails: a contract it
@@ -258,7 +280,7 @@ func TestVersion(t *testing.T) {
 	for _, arg := range []string{"--version", "-version"} {
 		t.Run(arg, func(t *testing.T) {
 			t.Parallel()
-			if got, want := string(runPlugin(t, nil, arg)), "protoc-gen-go-events v0.1.0\n"; got != want {
+			if got, want := string(runPlugin(t, nil, arg)), "protoc-gen-go-events v0.2.0\n"; got != want {
 				t.Errorf("protoc-gen-go-events %s printed %q, want %q", arg, got, want)
 			}
 		})

@@ -5,8 +5,9 @@
 // source: eventchat/options/v1/options.proto
 
 // Package eventchat.options.v1 holds the custom options that turn a protobuf
-// message into an event contract: the subject and stream it travels on, and
-// the validation rules that every producer and consumer enforces.
+// message into an event contract: the subject and stream it travels on, how
+// consumers retry and dead-letter it, and the validation rules that every
+// producer and consumer enforces.
 
 package optionsv1
 
@@ -34,7 +35,12 @@ type EventOptions struct {
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// stream is the JetStream stream that stores the subject, for example
 	// "ACTIVITY".
-	Stream        string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	// policy is how consumers treat the event when its handler fails. When it
+	// is absent, each consumer's own settings apply. protoc-gen-go-events
+	// checks it and fails, naming the file and the field, when a value is out
+	// of range.
+	Policy        *DeliveryPolicy `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +89,132 @@ func (x *EventOptions) GetStream() string {
 	return ""
 }
 
+func (x *EventOptions) GetPolicy() *DeliveryPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// DeliveryPolicy is the retry and dead-letter policy of one event. A field
+// left out takes the eventbus default (eventbus.DefaultRetry: 3 retries,
+// backoff from 100ms doubling up to 10s, hold up to 2m; dead-lettered), not
+// the consumer's setting: a policy states the whole retry policy. A
+// deployment can still override it per consumer.
+//
+// Durations are written as Go durations: "250ms", "10s", "2m", "1h30m".
+type DeliveryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_retries is how often a failed event is retried before it is
+	// dead-lettered, from 0 to 1000; a consumer delivers it at most
+	// max_retries+1 times.
+	MaxRetries *uint32 `protobuf:"varint,1,opt,name=max_retries,json=maxRetries,proto3,oneof" json:"max_retries,omitempty"`
+	// initial_backoff is the delay before the first retry; it must be
+	// positive.
+	InitialBackoff string `protobuf:"bytes,2,opt,name=initial_backoff,json=initialBackoff,proto3" json:"initial_backoff,omitempty"`
+	// max_backoff caps the delay between retries; it must not be less than
+	// initial_backoff.
+	MaxBackoff string `protobuf:"bytes,3,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`
+	// backoff_multiplier grows the delay from one retry to the next; it must
+	// be at least 1.
+	BackoffMultiplier *float64 `protobuf:"fixed64,4,opt,name=backoff_multiplier,json=backoffMultiplier,proto3,oneof" json:"backoff_multiplier,omitempty"`
+	// max_hold is how long an event that arrived before what it depends on
+	// (the handler says NotReady, for example a join before its group exists)
+	// is held and retried in place before it counts as a failure; "0s" turns
+	// holding off.
+	MaxHold string `protobuf:"bytes,5,opt,name=max_hold,json=maxHold,proto3" json:"max_hold,omitempty"`
+	// dead_letter says whether an event that fails for good is sent to the
+	// dead-letter queue; the default is true. With false it stays only in its
+	// stream.
+	DeadLetter *bool `protobuf:"varint,6,opt,name=dead_letter,json=deadLetter,proto3,oneof" json:"dead_letter,omitempty"`
+	// ordering_key names a field of the event, by its proto name, whose value
+	// orders handling: events with the same value are handled one after
+	// another. The field must be a singular string or integer field of the
+	// event message.
+	OrderingKey   string `protobuf:"bytes,7,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryPolicy) Reset() {
+	*x = DeliveryPolicy{}
+	mi := &file_eventchat_options_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryPolicy) ProtoMessage() {}
+
+func (x *DeliveryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_eventchat_options_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryPolicy.ProtoReflect.Descriptor instead.
+func (*DeliveryPolicy) Descriptor() ([]byte, []int) {
+	return file_eventchat_options_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeliveryPolicy) GetMaxRetries() uint32 {
+	if x != nil && x.MaxRetries != nil {
+		return *x.MaxRetries
+	}
+	return 0
+}
+
+func (x *DeliveryPolicy) GetInitialBackoff() string {
+	if x != nil {
+		return x.InitialBackoff
+	}
+	return ""
+}
+
+func (x *DeliveryPolicy) GetMaxBackoff() string {
+	if x != nil {
+		return x.MaxBackoff
+	}
+	return ""
+}
+
+func (x *DeliveryPolicy) GetBackoffMultiplier() float64 {
+	if x != nil && x.BackoffMultiplier != nil {
+		return *x.BackoffMultiplier
+	}
+	return 0
+}
+
+func (x *DeliveryPolicy) GetMaxHold() string {
+	if x != nil {
+		return x.MaxHold
+	}
+	return ""
+}
+
+func (x *DeliveryPolicy) GetDeadLetter() bool {
+	if x != nil && x.DeadLetter != nil {
+		return *x.DeadLetter
+	}
+	return false
+}
+
+func (x *DeliveryPolicy) GetOrderingKey() string {
+	if x != nil {
+		return x.OrderingKey
+	}
+	return ""
+}
+
 // FieldRules are the validation rules of one field. The generated Validate
 // method of the message enforces them.
 type FieldRules struct {
@@ -105,7 +237,7 @@ type FieldRules struct {
 
 func (x *FieldRules) Reset() {
 	*x = FieldRules{}
-	mi := &file_eventchat_options_v1_options_proto_msgTypes[1]
+	mi := &file_eventchat_options_v1_options_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -117,7 +249,7 @@ func (x *FieldRules) String() string {
 func (*FieldRules) ProtoMessage() {}
 
 func (x *FieldRules) ProtoReflect() protoreflect.Message {
-	mi := &file_eventchat_options_v1_options_proto_msgTypes[1]
+	mi := &file_eventchat_options_v1_options_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -130,7 +262,7 @@ func (x *FieldRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldRules.ProtoReflect.Descriptor instead.
 func (*FieldRules) Descriptor() ([]byte, []int) {
-	return file_eventchat_options_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_eventchat_options_v1_options_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FieldRules) GetRequired() bool {
@@ -207,10 +339,25 @@ var File_eventchat_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_eventchat_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\"eventchat/options/v1/options.proto\x12\x14eventchat.options.v1\x1a google/protobuf/descriptor.proto\"@\n" +
+	"\"eventchat/options/v1/options.proto\x12\x14eventchat.options.v1\x1a google/protobuf/descriptor.proto\"~\n" +
 	"\fEventOptions\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
-	"\x06stream\x18\x02 \x01(\tR\x06stream\"|\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12<\n" +
+	"\x06policy\x18\x03 \x01(\v2$.eventchat.options.v1.DeliveryPolicyR\x06policy\"\xcf\x02\n" +
+	"\x0eDeliveryPolicy\x12$\n" +
+	"\vmax_retries\x18\x01 \x01(\rH\x00R\n" +
+	"maxRetries\x88\x01\x01\x12'\n" +
+	"\x0finitial_backoff\x18\x02 \x01(\tR\x0einitialBackoff\x12\x1f\n" +
+	"\vmax_backoff\x18\x03 \x01(\tR\n" +
+	"maxBackoff\x122\n" +
+	"\x12backoff_multiplier\x18\x04 \x01(\x01H\x01R\x11backoffMultiplier\x88\x01\x01\x12\x19\n" +
+	"\bmax_hold\x18\x05 \x01(\tR\amaxHold\x12$\n" +
+	"\vdead_letter\x18\x06 \x01(\bH\x02R\n" +
+	"deadLetter\x88\x01\x01\x12!\n" +
+	"\fordering_key\x18\a \x01(\tR\vorderingKeyB\x0e\n" +
+	"\f_max_retriesB\x15\n" +
+	"\x13_backoff_multiplierB\x0e\n" +
+	"\f_dead_letter\"|\n" +
 	"\n" +
 	"FieldRules\x12\x1a\n" +
 	"\brequired\x18\x01 \x01(\bR\brequired\x12\x17\n" +
@@ -234,23 +381,25 @@ func file_eventchat_options_v1_options_proto_rawDescGZIP() []byte {
 	return file_eventchat_options_v1_options_proto_rawDescData
 }
 
-var file_eventchat_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_eventchat_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_eventchat_options_v1_options_proto_goTypes = []any{
 	(*EventOptions)(nil),                // 0: eventchat.options.v1.EventOptions
-	(*FieldRules)(nil),                  // 1: eventchat.options.v1.FieldRules
-	(*descriptorpb.MessageOptions)(nil), // 2: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 3: google.protobuf.FieldOptions
+	(*DeliveryPolicy)(nil),              // 1: eventchat.options.v1.DeliveryPolicy
+	(*FieldRules)(nil),                  // 2: eventchat.options.v1.FieldRules
+	(*descriptorpb.MessageOptions)(nil), // 3: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 4: google.protobuf.FieldOptions
 }
 var file_eventchat_options_v1_options_proto_depIdxs = []int32{
-	2, // 0: eventchat.options.v1.event:extendee -> google.protobuf.MessageOptions
-	3, // 1: eventchat.options.v1.rules:extendee -> google.protobuf.FieldOptions
-	0, // 2: eventchat.options.v1.event:type_name -> eventchat.options.v1.EventOptions
-	1, // 3: eventchat.options.v1.rules:type_name -> eventchat.options.v1.FieldRules
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	2, // [2:4] is the sub-list for extension type_name
-	0, // [0:2] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	1, // 0: eventchat.options.v1.EventOptions.policy:type_name -> eventchat.options.v1.DeliveryPolicy
+	3, // 1: eventchat.options.v1.event:extendee -> google.protobuf.MessageOptions
+	4, // 2: eventchat.options.v1.rules:extendee -> google.protobuf.FieldOptions
+	0, // 3: eventchat.options.v1.event:type_name -> eventchat.options.v1.EventOptions
+	2, // 4: eventchat.options.v1.rules:type_name -> eventchat.options.v1.FieldRules
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	3, // [3:5] is the sub-list for extension type_name
+	1, // [1:3] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_eventchat_options_v1_options_proto_init() }
@@ -258,13 +407,14 @@ func file_eventchat_options_v1_options_proto_init() {
 	if File_eventchat_options_v1_options_proto != nil {
 		return
 	}
+	file_eventchat_options_v1_options_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventchat_options_v1_options_proto_rawDesc), len(file_eventchat_options_v1_options_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 2,
 			NumServices:   0,
 		},
