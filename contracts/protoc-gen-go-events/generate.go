@@ -31,6 +31,7 @@ func generate(plugin *protogen.Plugin) error {
 		if err := generateFile(plugin, file); err != nil {
 			return err
 		}
+		generateJSONCodecFile(plugin, file) // jsoncodec.go
 	}
 	return nil
 }
