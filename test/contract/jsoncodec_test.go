@@ -1,7 +1,14 @@
 package contract
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/activitychat/chat/contracts/eventbus"
 
 	"github.com/activitychat/chat/contracts/eventbus/jsonwire/jsonwiretest"
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
@@ -42,4 +49,37 @@ func FuzzJSONCodecEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkJSONCodecEvents compares, on each seed sample, decoding plus
+// Validate with the generated codec (as eventbus.Decode does) and with
+// protojson under the runtime's options.
+func BenchmarkJSONCodecEvents(b *testing.B) {
+	unmarshal := protojson.UnmarshalOptions{DiscardUnknown: true}
+	for _, c := range contracts {
+		data, err := os.ReadFile(filepath.Join(samplesDir, c.subject, "seed.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, dec := range []struct {
+			name   string
+			decode func([]byte, proto.Message) error
+		}{
+			{"protojson", unmarshal.Unmarshal},
+			{"generated", func(d []byte, m proto.Message) error { return eventbus.Decode(eventbus.ContentTypeJSON, d, m) }},
+		} {
+			b.Run(c.subject+"/"+dec.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					msg := c.newMsg()
+					if err := dec.decode(data, msg); err != nil {
+						b.Fatal(err)
+					}
+					if err := eventbus.Validate(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // RecursionLimit is how deep messages and unknown values may nest, counted
@@ -29,6 +30,8 @@ type Decoder struct {
 	namePos int
 	// scratch holds unescaped strings.
 	scratch []byte
+	// arena holds the bytes of the strings String returned.
+	arena []byte
 }
 
 // NewDecoder returns a Decoder that reads b.
@@ -263,13 +266,32 @@ func (d *Decoder) skip(open int) error {
 	return d.unexpected()
 }
 
+// maxArena is the largest input whose string values share one allocation.
+const maxArena = 1 << 10
+
 // String reads a string value.
+//
+// The string values of a small input share one allocation: their bytes are
+// appended to d.arena, which is never written again where a string points.
+// It never grows, since the values, unescaped, fit in the input they come
+// from; and it keeps at most maxArena bytes alive for a short string.
 func (d *Decoder) String() (string, error) {
 	if d.pos >= len(d.in) || d.in[d.pos] != '"' {
 		return "", d.unexpected()
 	}
 	s, err := d.readString()
-	return string(s), err
+	if err != nil || len(s) == 0 {
+		return "", err
+	}
+	if d.arena == nil && len(d.in) <= maxArena {
+		d.arena = make([]byte, 0, len(d.in))
+	}
+	if len(d.arena)+len(s) > cap(d.arena) {
+		return string(s), nil
+	}
+	off := len(d.arena)
+	d.arena = append(d.arena, s...)
+	return unsafe.String(&d.arena[off], len(s)), nil
 }
 
 // Bool reads true or false.
