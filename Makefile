@@ -8,7 +8,7 @@ BUF_VERSION := v1.75.0
 BUF         := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
 
-.PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench ci
+.PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench fuzz ci
 
 ## run: the consumer with embedded NATS and the chat service on SQLite
 run:
@@ -56,5 +56,12 @@ breaking:
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./contracts/eventbus/ ./services/chat/... ./services/chatconsumer/...
 
+## fuzz: the generated JSON codecs against protojson, FUZZTIME per target
+## (go test runs the seeds alone; this mutates them)
+FUZZTIME ?= 30s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzJSONCodec$$' -fuzztime $(FUZZTIME) ./contracts/eventbus/
+	go test -run '^$$' -fuzz '^FuzzJSONCodecEvents$$' -fuzztime $(FUZZTIME) ./test/contract/
+
 ## ci: what .ci/run runs
-ci: lint breaking checkgenerate test
+ci: lint breaking checkgenerate test fuzz

@@ -50,7 +50,8 @@ func BenchmarkConsume(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := js.PublishMsgAsync(msg); err != nil {
+			// A loaded machine acks slowly: wait for room rather than fail.
+			if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}

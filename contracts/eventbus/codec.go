@@ -53,7 +53,7 @@ func Decode(contentType string, data []byte, msg proto.Message) error {
 	if ct == ContentTypeProto {
 		err = proto.Unmarshal(data, msg)
 	} else {
-		err = jsonUnmarshal.Unmarshal(data, msg)
+		err = decodeJSON(data, msg)
 	}
 	if err != nil {
 		return permanentf(ErrDecode, "%s as %s: %v", msg.ProtoReflect().Descriptor().FullName(), ct, err)
@@ -70,7 +70,7 @@ func Encode(contentType string, msg proto.Message) ([]byte, error) {
 	if ct == ContentTypeProto {
 		return proto.Marshal(msg)
 	}
-	return jsonMarshal.Marshal(msg)
+	return encodeJSON(msg)
 }
 
 // Validate runs msg's generated Validate method, if it has one. Its errors are

@@ -3,6 +3,9 @@ package eventbus_test
 import (
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/activitychat/chat/contracts/eventbus"
 	testpbv1 "github.com/activitychat/chat/contracts/internal/testpb/v1"
 )
@@ -22,6 +25,57 @@ func BenchmarkDecode(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err := eventbus.Validate(&p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkJSONCodec compares, on one Ping, the generated JSON codec that
+// Decode and Encode use with protojson under the runtime's options:
+// decoding plus Validate, and encoding.
+func BenchmarkJSONCodec(b *testing.B) {
+	p := ping("bench-1")
+	data, err := eventbus.Encode(eventbus.ContentTypeJSON, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	unmarshal := protojson.UnmarshalOptions{DiscardUnknown: true}
+	marshal := protojson.MarshalOptions{UseProtoNames: true}
+	decoders := []struct {
+		name   string
+		decode func([]byte, proto.Message) error
+	}{
+		{"protojson", unmarshal.Unmarshal},
+		{"generated", func(d []byte, m proto.Message) error { return eventbus.Decode(eventbus.ContentTypeJSON, d, m) }},
+	}
+	for _, dec := range decoders {
+		b.Run("decode/"+dec.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var p testpbv1.Ping
+				if err := dec.decode(data, &p); err != nil {
+					b.Fatal(err)
+				}
+				if err := eventbus.Validate(&p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	encoders := []struct {
+		name   string
+		encode func(proto.Message) ([]byte, error)
+	}{
+		{"protojson", marshal.Marshal},
+		{"generated", func(m proto.Message) ([]byte, error) { return eventbus.Encode(eventbus.ContentTypeJSON, m) }},
+	}
+	for _, enc := range encoders {
+		b.Run("encode/"+enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc.encode(p); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -42,6 +42,7 @@ func generate(plugin *protogen.Plugin) error {
 		if err := g.generateFile(plugin, file); err != nil {
 			return err
 		}
+		generateJSONCodecFile(plugin, file) // jsoncodec.go
 	}
 	return nil
 }
