@@ -8,7 +8,7 @@ BUF_VERSION := v1.75.0
 BUF         := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
 
-.PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench ci
+.PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench fuzz ci
 
 ## run: the consumer with embedded NATS and the chat service on SQLite
 run:
@@ -55,6 +55,27 @@ breaking:
 ## bench: the benchmarks behind the README's figures
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./contracts/eventbus/ ./services/chat/... ./services/chatconsumer/...
+
+## fuzz: every fuzz target for FUZZTIME each (CI: the default); longer runs
+## with e.g. `make fuzz FUZZTIME=60s`. A crasher is saved under the package's
+## testdata/fuzz and from then on runs with go test as a regression test.
+FUZZTIME     ?= 4s
+FUZZ_TARGETS := \
+	./contracts/eventbus:FuzzDecodeJSON \
+	./contracts/eventbus:FuzzDecodeBinary \
+	./test/contract:FuzzActivityEvents \
+	./services/chat/chatserver:FuzzServiceJSON \
+	./services/chat/chatserver:FuzzServiceBinary \
+	./services/chat/chatserver:FuzzParse \
+	./services/chat/store:FuzzMemberToken \
+	./services/chat/store:FuzzMessageToken \
+	./services/chatconsumer/internal/config:FuzzExpand \
+	./services/chatconsumer/internal/config:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t##*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## ci: what .ci/run runs
 ci: lint breaking checkgenerate test
