@@ -5,7 +5,7 @@
 //   - slow-body clients: raw TCP connections that each announce a 1 MiB
 //     Connect JSON body and trickle it (16 KiB every 100 ms), then hold the
 //     last byte back until the run ends; a client whose connection the
-//     server closes connects again;
+//     server closes connects again after -reconnect;
 //   - gzip-bomb clients: each posts, in a loop, a Connect binary request
 //     whose gzip body of about 970 KB inflates to 1 GB of zeros;
 //   - authenticated clients: call GetGroupInfo with the token in a loop and
@@ -55,12 +55,16 @@ func main() {
 	authClients := flag.Int("auth", 4, "authenticated clients")
 	quiet := flag.Duration("quiet", 5*time.Second, "the quiet phase, before the load")
 	duration := flag.Duration("duration", 30*time.Second, "the load phase")
+	flag.DurationVar(&reconnectDelay, "reconnect", time.Second, "how long a slow-body client waits to connect again after the server hung up")
 	flag.Parse()
 	if err := run(*addr, *token, *pid, *slow, *bombs, *authClients, *quiet, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "chatload:", err)
 		os.Exit(1)
 	}
 }
+
+// reconnectDelay is the -reconnect flag.
+var reconnectDelay time.Duration
 
 func run(addr, token string, pid, slow, bombs, authClients int, quiet, duration time.Duration) error {
 	host, _, err := net.SplitHostPort(addr)
@@ -234,7 +238,7 @@ func slowBody(ctx context.Context, addr string, stats *loadStats) {
 		}
 		stop()
 		conn.Close()
-		sleep(ctx, 50*time.Millisecond)
+		sleep(ctx, reconnectDelay)
 	}
 }
 
