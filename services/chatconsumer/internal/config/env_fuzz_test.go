@@ -1,11 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The expansion fuzz targets feed arbitrary text to the ${VAR} expansion
@@ -78,6 +80,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte("Nats:\n  URL: ${CHAT_FUZZ_UNSET:-nats://127.0.0.1:4222}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		watchdog := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("Parse still running after 5 s on %q", data)) })
+		defer watchdog.Stop()
 		cfg, err := Parse(data, fuzzLookup("v"))
 		cfg2, err2 := Parse(data, fuzzLookup("v"))
 		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(cfg, cfg2) {
