@@ -186,27 +186,60 @@ func TestUnauthenticatedGRPCLogsNothing(t *testing.T) {
 }
 
 // TestBodyTimeout: a caller with a valid token that stops sending its body
-// half way loses the call after Limits.BodyTimeout, and its connection.
+// half way loses the call after Limits.BodyTimeout: over HTTP/1.1 its
+// connection, over HTTP/2 (gRPC) its stream.
 func TestBodyTimeout(t *testing.T) {
 	cfg := testConfig(backends[0].database(t), "secret")
 	cfg.Limits.BodyTimeout = 200 * time.Millisecond
 	addr := serveLimited(t, cfg, nil)
-	conn := rawRequest(t, addr, "Authorization: Bearer secret\r\n", 1000, 10)
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err == nil {
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode == http.StatusOK {
-			t.Fatalf("HTTP %d %s; want the call to fail", res.StatusCode, body)
+
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		conn := rawRequest(t, addr, "Authorization: Bearer secret\r\n", 1000, 10)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				t.Fatalf("HTTP %d %s; want the call to fail", res.StatusCode, body)
+			}
+			return
 		}
-		return
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("the server still waits for the body after 5 s")
-	}
-	// The server hung up without an answer: the body timed out.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the server still waits for the body after 5 s")
+		}
+		// The server hung up without an answer: the body timed out.
+	})
+
+	t.Run("gRPC over HTTP/2", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		body, w := io.Pipe()
+		defer w.Close()
+		go func() { _, _ = w.Write([]byte{0, 0, 0, 0, 100}) }() // a 100-byte message that never comes
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/chat.v1.ChatService/GetGroupInfo", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Authorization", "Bearer secret")
+		res, err := h2cClient().Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the server still waits for the body after 5 s")
+			}
+			return // the stream was reset
+		}
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if ctx.Err() != nil {
+			t.Fatal("the server still waits for the body after 5 s")
+		}
+		if err == nil && res.Trailer.Get("Grpc-Status") == "0" {
+			t.Fatalf("call succeeded without its body")
+		}
+	})
 }
 
 // TestMaxConns: with Limits.MaxConns 2, a third connection is served only
