@@ -59,7 +59,7 @@ bench:
 ## fuzz: every fuzz target for FUZZTIME each (CI: the default); longer runs
 ## with e.g. `make fuzz FUZZTIME=60s`. A crasher is saved under the package's
 ## testdata/fuzz and from then on runs with go test as a regression test.
-FUZZTIME     ?= 4s
+FUZZTIME     ?= 3s
 FUZZ_TARGETS := \
 	./contracts/eventbus:FuzzDecodeJSON \
 	./contracts/eventbus:FuzzDecodeBinary \
