@@ -55,6 +55,7 @@ func main() {
 	authClients := flag.Int("auth", 4, "authenticated clients")
 	quiet := flag.Duration("quiet", 5*time.Second, "the quiet phase, before the load")
 	duration := flag.Duration("duration", 30*time.Second, "the load phase")
+	flag.BoolVar(&bombToken, "bomb-token", false, "send the token with the gzip bombs too, to load the decompression rather than the token check")
 	flag.DurationVar(&reconnectDelay, "reconnect", time.Second, "how long a slow-body client waits to connect again after the server hung up")
 	flag.Parse()
 	if err := run(*addr, *token, *pid, *slow, *bombs, *authClients, *quiet, *duration); err != nil {
@@ -66,7 +67,13 @@ func main() {
 // reconnectDelay is the -reconnect flag.
 var reconnectDelay time.Duration
 
-func run(addr, token string, pid, slow, bombs, authClients int, quiet, duration time.Duration) error {
+// bombToken is the -bomb-token flag; the token is the -token flag.
+var (
+	bombToken bool
+	token     string
+)
+
+func run(addr, tok string, pid, slow, bombs, authClients int, quiet, duration time.Duration) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
@@ -78,9 +85,10 @@ func run(addr, token string, pid, slow, bombs, authClients int, quiet, duration 
 		return errors.New("counts or duration beyond the program's bounds (2000 slow, 200 bombs, 64 auth, 10m)")
 	}
 	base := "http://" + addr
+	token = tok
 
 	client := chatv1connect.NewChatServiceClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: authClients}}, base,
-		connect.WithInterceptors(bearer(token)))
+		connect.WithInterceptors(bearer(tok)))
 	ctx := context.Background()
 	g, err := client.CreateGroup(ctx, connect.NewRequest(&chatv1.CreateGroupRequest{ActivityId: "act_chatload", OwnerId: "owner", Name: "chatload"}))
 	if err != nil {
@@ -253,6 +261,9 @@ func gzipBombClient(ctx context.Context, base string, bomb []byte, stats *loadSt
 		}
 		req.Header.Set("Content-Type", "application/proto")
 		req.Header.Set("Content-Encoding", "gzip")
+		if bombToken {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		stats.bombRequests.Add(1)
 		res, err := hc.Do(req)
 		if err != nil {
