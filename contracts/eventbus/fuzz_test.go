@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	testpbv1 "github.com/activitychat/chat/contracts/internal/testpb/v1"
 	"github.com/activitychat/chat/contracts/eventbus"
+	testpbv1 "github.com/activitychat/chat/contracts/internal/testpb/v1"
 )
 
 // The fuzz targets feed arbitrary payloads to Decode and Validate, as a
