@@ -56,12 +56,28 @@ breaking:
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./contracts/eventbus/ ./services/chat/... ./services/chatconsumer/...
 
-## fuzz: the generated JSON codecs against protojson, FUZZTIME per target
-## (go test runs the seeds alone; this mutates them)
-FUZZTIME ?= 30s
+## fuzz: every fuzz target for FUZZTIME each (CI: the default); longer runs
+## with e.g. `make fuzz FUZZTIME=60s`. A crasher is saved under the package's
+## testdata/fuzz and from then on runs with go test as a regression test.
+FUZZTIME     ?= 3s
+FUZZ_TARGETS := \
+	./contracts/eventbus:FuzzDecodeJSON \
+	./contracts/eventbus:FuzzDecodeBinary \
+	./contracts/eventbus:FuzzJSONCodec \
+	./test/contract:FuzzJSONCodecEvents \
+	./test/contract:FuzzActivityEvents \
+	./services/chat/chatserver:FuzzServiceJSON \
+	./services/chat/chatserver:FuzzServiceBinary \
+	./services/chat/chatserver:FuzzParse \
+	./services/chat/store:FuzzMemberToken \
+	./services/chat/store:FuzzMessageToken \
+	./services/chatconsumer/internal/config:FuzzExpand \
+	./services/chatconsumer/internal/config:FuzzParse
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzJSONCodec$$' -fuzztime $(FUZZTIME) ./contracts/eventbus/
-	go test -run '^$$' -fuzz '^FuzzJSONCodecEvents$$' -fuzztime $(FUZZTIME) ./test/contract/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t##*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## ci: what .ci/run runs
 ci: lint breaking checkgenerate test fuzz

@@ -9,7 +9,9 @@
 // Content-Type, Nats-Msg-Id and traceparent headers and publishes it to the
 // subject named in the proto. The default Nats-Msg-Id is derived from the
 // event's content, so publishing the same event twice within the stream's
-// duplicate window stores it once.
+// duplicate window stores it once. Deduplication trusts that header: a
+// message published earlier under the same id, whatever its content, makes
+// JetStream drop the event (see Publish).
 //
 // # Consuming
 //

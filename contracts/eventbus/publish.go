@@ -53,7 +53,16 @@ func WithHeader(key, value string) PublishOption {
 // Publish validates event, encodes it and publishes it to ev.Subject,
 // waiting for the stream's acknowledgement. Generated PublishX functions call
 // it. A duplicate (same Nats-Msg-Id within the stream's window) returns an
-// acknowledgement with Duplicate set.
+// acknowledgement with Duplicate set, and the event is not stored.
+//
+// Deduplication trusts the id, not the content: whoever may publish to the
+// subject can store a different message, a poison one for instance, under
+// the id a later real event will carry, and within the duplicate window
+// JetStream then drops the real event. The default id is a hash of the
+// event, so this needs its exact content in advance; an id of WithMsgID may
+// be easier to guess. Let only producers publish to event subjects (NATS
+// permissions), and treat a Duplicate acknowledgement of an event the
+// producer has not published before as a lost event.
 func Publish[T proto.Message](ctx context.Context, js jetstream.JetStream, ev Event[T], event T, opts ...PublishOption) (*jetstream.PubAck, error) {
 	msg, err := NewMsg(ctx, ev, event, opts...)
 	if err != nil {

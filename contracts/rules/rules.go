@@ -6,6 +6,8 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -79,8 +81,33 @@ func isIDByte(c byte) bool {
 	return false
 }
 
+// DefaultMaxFutureSkew is how far ahead of the clock a timestamp may be
+// unless SetMaxFutureSkew says otherwise.
+const DefaultMaxFutureSkew = 24 * time.Hour
+
+// maxFutureSkew holds the bound of SetMaxFutureSkew, in nanoseconds.
+var maxFutureSkew atomic.Int64
+
+func init() { maxFutureSkew.Store(int64(DefaultMaxFutureSkew)) }
+
+// SetMaxFutureSkew sets how far ahead of the system clock a timestamp that
+// CheckTimestamp accepts may be, for the whole process, and returns the
+// previous bound. A timestamp later than now plus d is invalid: an event
+// dated in the future would otherwise win every later comparison by event
+// time (one join dated 9999 would make every later leave of that user a
+// no-op). Zero or a negative d removes the bound. The default is
+// DefaultMaxFutureSkew. Call it at program start; it is safe for concurrent
+// use.
+func SetMaxFutureSkew(d time.Duration) (previous time.Duration) {
+	return time.Duration(maxFutureSkew.Swap(int64(d)))
+}
+
+// MaxFutureSkew returns the bound that SetMaxFutureSkew set.
+func MaxFutureSkew() time.Duration { return time.Duration(maxFutureSkew.Load()) }
+
 // CheckTimestamp checks that ts is set when required and, when set, is a
-// valid timestamp (year 1 to 9999, nanoseconds in range).
+// valid timestamp (year 1 to 9999, nanoseconds in range) no further ahead
+// of the system clock than MaxFutureSkew.
 func CheckTimestamp(field string, ts *timestamppb.Timestamp, required bool) error {
 	if ts == nil {
 		if required {
@@ -90,6 +117,11 @@ func CheckTimestamp(field string, ts *timestamppb.Timestamp, required bool) erro
 	}
 	if err := ts.CheckValid(); err != nil {
 		return &FieldError{Field: field, Reason: "is not a valid timestamp: " + err.Error()}
+	}
+	if skew := MaxFutureSkew(); skew > 0 {
+		if t := ts.AsTime(); t.After(time.Now().Add(skew)) {
+			return &FieldError{Field: field, Reason: fmt.Sprintf("is %s, more than %s ahead of the clock", t.Format(time.RFC3339Nano), skew)}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -101,7 +102,8 @@ func TestCheckTimestamp(t *testing.T) {
 		{"nil optional", rules.CheckTimestamp("created_at", nil, false), ""},
 		{"valid", rules.CheckTimestamp("created_at", &timestamppb.Timestamp{Seconds: 1704103200}, true), ""},
 		{"zero value is set", rules.CheckTimestamp("created_at", &timestamppb.Timestamp{}, true), ""},
-		{"max valid", rules.CheckTimestamp("created_at", &timestamppb.Timestamp{Seconds: 253402300799, Nanos: 999999999}, true), ""},
+		{"max valid is far in the future", rules.CheckTimestamp("created_at", &timestamppb.Timestamp{Seconds: 253402300799, Nanos: 999999999}, true),
+			"created_at: is 9999-12-31T23:59:59.999999999Z, more than 24h0m0s ahead of the clock"},
 	})
 	// The reason's tail comes from timestamppb and is not ours to pin down.
 	for _, tc := range []struct {
@@ -164,5 +166,44 @@ func TestFieldError(t *testing.T) {
 	wrapped := errors.Join(errors.New("context"), err)
 	if !errors.Is(wrapped, rules.ErrInvalid) {
 		t.Error("errors.Is(wrapped FieldError, ErrInvalid) = false, want true")
+	}
+}
+
+// TestMaxFutureSkew changes the process-wide bound, so it does not run in
+// parallel with the other tests; it restores the default when it ends.
+func TestMaxFutureSkew(t *testing.T) {
+	if got := rules.MaxFutureSkew(); got != 24*time.Hour {
+		t.Fatalf("MaxFutureSkew() = %v, want the default of 24h", got)
+	}
+	t.Cleanup(func() { rules.SetMaxFutureSkew(rules.DefaultMaxFutureSkew) })
+	at := func(d time.Duration) error {
+		return rules.CheckTimestamp("left_at", timestamppb.New(time.Now().Add(d)), true)
+	}
+	wantSkewError := func(t *testing.T, err error, bound string) {
+		t.Helper()
+		if err == nil || !errors.Is(err, rules.ErrInvalid) || !strings.HasPrefix(err.Error(), "left_at: is ") ||
+			!strings.HasSuffix(err.Error(), ", more than "+bound+" ahead of the clock") {
+			t.Errorf("err = %v, want one saying left_at is more than %s ahead", err, bound)
+		}
+	}
+	if err := at(23 * time.Hour); err != nil {
+		t.Errorf("23 h ahead with the default bound: %v", err)
+	}
+	if err := at(-100 * 365 * 24 * time.Hour); err != nil {
+		t.Errorf("a century ago: %v", err)
+	}
+	wantSkewError(t, at(25*time.Hour), "24h0m0s")
+
+	if prev := rules.SetMaxFutureSkew(time.Hour); prev != rules.DefaultMaxFutureSkew {
+		t.Errorf("SetMaxFutureSkew returned %v, want the previous bound", prev)
+	}
+	if err := at(50 * time.Minute); err != nil {
+		t.Errorf("50 min ahead with a 1 h bound: %v", err)
+	}
+	wantSkewError(t, at(2*time.Hour), "1h0m0s")
+
+	rules.SetMaxFutureSkew(0)
+	if err := rules.CheckTimestamp("left_at", &timestamppb.Timestamp{Seconds: 253402300799}, true); err != nil {
+		t.Errorf("year 9999 without a bound: %v", err)
 	}
 }

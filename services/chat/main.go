@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/activitychat/chat/contracts/rules"
 	"github.com/activitychat/chat/services/chat/chatserver"
 )
 
@@ -33,6 +34,9 @@ func run(configFile string) error {
 		return err
 	}
 	logger := chatserver.NewLogger(os.Stderr, cfg.Log).With("service", cfg.Name)
+	if cfg.Limits.MaxEventSkew > 0 {
+		rules.SetMaxFutureSkew(cfg.Limits.MaxEventSkew)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := chatserver.New(cfg, logger)

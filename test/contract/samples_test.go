@@ -331,6 +331,7 @@ var invalidSamples = []invalidSample{
 	{path: "activity.member.joined/invalid/missing_joined_at.json", class: eventbus.ErrInvalid, want: []string{"joined_at: is required"}},
 	{path: "activity.member.joined/invalid/user_id_bad_charset.json", class: eventbus.ErrInvalid, want: []string{"user_id: has '/' at offset 4"}},
 	{path: "activity.member.joined/invalid/joined_at_words.json", class: eventbus.ErrDecode, want: []string{"(line 4:16)", `"yesterday"`}},
+	{path: "activity.member.joined/invalid/joined_at_year_9999.json", class: eventbus.ErrInvalid, want: []string{"joined_at: is 9999-12-31T23:59:59Z, more than 24h0m0s ahead of the clock"}},
 	{path: "activity.member.joined/invalid/joined_at_bool.json", class: eventbus.ErrDecode, want: []string{"(line 4:16)", "unexpected token true"}},
 	{path: "activity.member.joined/invalid/user_id_object.json", class: eventbus.ErrDecode, want: []string{"(line 3:14)", "string field userId"}},
 	{path: "activity.member.joined/invalid/duplicate_user_id.json", class: eventbus.ErrDecode, want: []string{"duplicate field", "user_id"}},

@@ -38,6 +38,9 @@ type ActivityCreated struct {
 	// title is the activity's title; it names the group chat.
 	Title string `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
 	// created_at is when the activity was created.
+	// It must not be more than 24 hours (the consumer's configurable skew
+	// bound, rules.SetMaxFutureSkew) ahead of the receiver's clock; a later
+	// time is invalid and the event is dead-lettered.
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -110,6 +113,9 @@ type ActivityMemberJoined struct {
 	// user_id identifies the user who joined.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// joined_at is when the user joined; membership is decided by event time.
+	// It must not be more than 24 hours (the consumer's configurable skew
+	// bound, rules.SetMaxFutureSkew) ahead of the receiver's clock; a later
+	// time is invalid and the event is dead-lettered.
 	JoinedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -175,6 +181,9 @@ type ActivityMemberLeft struct {
 	// user_id identifies the user who left.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// left_at is when the user left; membership is decided by event time.
+	// It must not be more than 24 hours (the consumer's configurable skew
+	// bound, rules.SetMaxFutureSkew) ahead of the receiver's clock; a later
+	// time is invalid and the event is dead-lettered.
 	LeftAt        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=left_at,json=leftAt,proto3" json:"left_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

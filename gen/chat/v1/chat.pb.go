@@ -337,6 +337,9 @@ type CreateGroupRequest struct {
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// event_time is when the activity was created, from the event; it is the
 	// owner's joined_at. Unset means the time of the call.
+	// It must not be more than 24 hours (the server's configurable skew
+	// bound, Limits.MaxEventSkew) ahead of the server's clock; a later time
+	// is invalid_argument.
 	EventTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -647,6 +650,9 @@ type AddGroupMemberRequest struct {
 	// user_id identifies the user.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// event_time is when the user joined, from the event.
+	// It must not be more than 24 hours (the server's configurable skew
+	// bound, Limits.MaxEventSkew) ahead of the server's clock; a later time
+	// is invalid_argument.
 	EventTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -766,6 +772,9 @@ type RemoveGroupMemberRequest struct {
 	// user_id identifies the user.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// event_time is when the user left, from the event.
+	// It must not be more than 24 hours (the server's configurable skew
+	// bound, Limits.MaxEventSkew) ahead of the server's clock; a later time
+	// is invalid_argument.
 	EventTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,7 +1,6 @@
 package chatserver
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -9,18 +8,25 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// authInterceptor accepts a call only with "Authorization: Bearer <token>"
+// authenticator accepts a request only with "Authorization: Bearer <token>"
 // for one of the configured tokens. It compares SHA-256 digests in constant
 // time, so neither a token's content nor its length shows in the timing.
-// Health checks and /metrics do not pass through it.
-type authInterceptor struct {
-	digests [][sha256.Size]byte
+//
+// It is HTTP middleware in front of the service's Connect handler, not a
+// Connect interceptor: it answers before anything reads, decompresses or
+// decodes the request's body. Health checks and /metrics do not pass
+// through it.
+type authenticator struct {
+	digests  [][sha256.Size]byte
+	errors   *connect.ErrorWriter
+	rejected prometheus.Counter
 }
 
-func newAuthInterceptor(tokens []string) *authInterceptor {
-	a := &authInterceptor{digests: make([][sha256.Size]byte, len(tokens))}
+func newAuthenticator(tokens []string, errors *connect.ErrorWriter, rejected prometheus.Counter) *authenticator {
+	a := &authenticator{digests: make([][sha256.Size]byte, len(tokens)), errors: errors, rejected: rejected}
 	for i, t := range tokens {
 		a.digests[i] = sha256.Sum256([]byte(t))
 	}
@@ -31,7 +37,8 @@ func newAuthInterceptor(tokens []string) *authInterceptor {
 // token.
 var errUnauthenticated = errors.New("missing or invalid bearer token")
 
-func (a *authInterceptor) check(h http.Header) error {
+// allowed reports whether h carries one of the tokens.
+func (a *authenticator) allowed(h http.Header) bool {
 	scheme, token, ok := strings.Cut(h.Get("Authorization"), " ")
 	ok = ok && strings.EqualFold(scheme, "Bearer") && token != ""
 	digest := sha256.Sum256([]byte(token))
@@ -39,37 +46,28 @@ func (a *authInterceptor) check(h http.Header) error {
 	for i := range a.digests {
 		match |= subtle.ConstantTimeCompare(digest[:], a.digests[i][:])
 	}
-	if ok && match == 1 {
-		return nil
-	}
-	err := connect.NewError(connect.CodeUnauthenticated, errUnauthenticated)
-	err.Meta().Set("WWW-Authenticate", `Bearer realm="chat"`)
-	return err
+	return ok && match == 1
 }
 
-// WrapUnary checks the token of a unary call.
-func (a *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if !req.Spec().IsClient {
-			if err := a.check(req.Header()); err != nil {
-				return nil, err
-			}
+// wrap returns next behind the token check. A request without a valid
+// token gets unauthenticated in its own protocol's shape (Connect: HTTP
+// 401 with a JSON error; gRPC and gRPC-Web: grpc-status 16) and a
+// WWW-Authenticate response header, and its body is never read: an
+// HTTP/1.1 connection is closed after the answer rather than drained.
+func (a *authenticator) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.allowed(r.Header) {
+			next.ServeHTTP(w, r)
+			return
 		}
-		return next(ctx, req)
-	}
-}
-
-// WrapStreamingClient leaves clients alone.
-func (a *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-// WrapStreamingHandler checks the token of a streaming call.
-func (a *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := a.check(conn.RequestHeader()); err != nil {
-			return err
+		a.rejected.Inc()
+		// A header, not error metadata: gRPC sends error metadata as
+		// trailers, where HTTP/2 forbids WWW-Authenticate (net/http logged
+		// "ignoring invalid trailer" for every rejected gRPC call).
+		w.Header().Set("WWW-Authenticate", `Bearer realm="chat"`)
+		if r.ProtoMajor == 1 && r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
 		}
-		return next(ctx, conn)
-	}
+		_ = a.errors.Write(w, r, connect.NewError(connect.CodeUnauthenticated, errUnauthenticated))
+	})
 }

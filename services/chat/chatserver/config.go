@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -38,6 +39,10 @@ const (
 //	Log:
 //	  Level: info               # debug, info, warn or error
 //	  Encoding: json            # json or plain
+//	Limits:
+//	  MaxConns: 1024            # open connections at a time
+//	  BodyTimeout: 10s          # to read a request's body
+//	  MaxEventSkew: 24h         # how far ahead of the clock an event time may be
 //
 // Any string value may hold ${VAR}, which is replaced by the environment
 // variable VAR (an unset or empty VAR is an error), or ${VAR:-default}. Keys are case-sensitive,
@@ -55,6 +60,9 @@ type Config struct {
 	Auth AuthConfig `yaml:"Auth"`
 	// Log configures the structured log.
 	Log LogConfig `yaml:"Log"`
+	// Limits bounds what one caller, with or without a token, can cost
+	// the server.
+	Limits LimitsConfig `yaml:"Limits"`
 }
 
 // DatabaseConfig selects the store.
@@ -79,6 +87,49 @@ type LogConfig struct {
 	Level string `yaml:"Level"`
 	// Encoding is json or plain. Default: json.
 	Encoding string `yaml:"Encoding"`
+}
+
+// Defaults of LimitsConfig; a zero value in the config means the default.
+const (
+	// DefaultMaxConns is the default of Limits.MaxConns.
+	DefaultMaxConns = 1024
+	// DefaultBodyTimeout is the default of Limits.BodyTimeout.
+	DefaultBodyTimeout = 10 * time.Second
+)
+
+// LimitsConfig bounds what one caller can cost the server. Zero values
+// mean the defaults, so a Config built in Go without Limits is bounded too.
+type LimitsConfig struct {
+	// MaxConns is how many connections Serve keeps open at a time; further
+	// ones wait in the kernel's backlog until one closes. Default:
+	// DefaultMaxConns.
+	MaxConns int `yaml:"MaxConns"`
+	// BodyTimeout is how long a request may take to send its body after
+	// its headers; a slower body fails the call. Default:
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration `yaml:"BodyTimeout"`
+	// MaxEventSkew is how far ahead of the clock an event time may be
+	// before it is rejected as invalid, in the chat binary's process (see
+	// rules.SetMaxFutureSkew; the chat binary applies it at start). Zero
+	// means rules.DefaultMaxFutureSkew; programs that embed the server keep
+	// their own setting.
+	MaxEventSkew time.Duration `yaml:"MaxEventSkew"`
+}
+
+// maxConns returns MaxConns or its default.
+func (l LimitsConfig) maxConns() int {
+	if l.MaxConns > 0 {
+		return l.MaxConns
+	}
+	return DefaultMaxConns
+}
+
+// bodyTimeout returns BodyTimeout or its default.
+func (l LimitsConfig) bodyTimeout() time.Duration {
+	if l.BodyTimeout > 0 {
+		return l.BodyTimeout
+	}
+	return DefaultBodyTimeout
 }
 
 // Load reads and parses the config file at path; see Parse.
@@ -120,6 +171,7 @@ var sections = map[string]string{
 	"chatserver.DatabaseConfig": "Database",
 	"chatserver.AuthConfig":     "Auth",
 	"chatserver.LogConfig":      "Log",
+	"chatserver.LimitsConfig":   "Limits",
 }
 
 var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
@@ -257,6 +309,15 @@ func (c Config) Validate() error {
 	case "json", "plain":
 	default:
 		bad("Log.Encoding", "%q is not json or plain", c.Log.Encoding)
+	}
+	if c.Limits.MaxConns < 0 {
+		bad("Limits.MaxConns", "must not be negative")
+	}
+	if c.Limits.BodyTimeout < 0 {
+		bad("Limits.BodyTimeout", "must not be negative")
+	}
+	if c.Limits.MaxEventSkew < 0 {
+		bad("Limits.MaxEventSkew", "must not be negative")
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/activitychat/chat/services/chat/chatserver"
 )
@@ -161,4 +162,25 @@ func TestListenOnInUse(t *testing.T) {
 func TestMain(m *testing.M) {
 	os.Unsetenv("CHAT_TEST_UNSET_VAR")
 	os.Exit(m.Run())
+}
+
+func TestParseLimits(t *testing.T) {
+	const base = "ListenOn: 127.0.0.1:8080\nMode: dev\nDatabase: {DSN: ./chat.db}\n"
+	cfg, err := chatserver.Parse([]byte(base + "Limits: {MaxConns: 10, BodyTimeout: 5s, MaxEventSkew: 1h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (chatserver.LimitsConfig{MaxConns: 10, BodyTimeout: 5 * time.Second, MaxEventSkew: time.Hour}); cfg.Limits != want {
+		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
+	}
+	for yaml, want := range map[string]string{
+		"Limits: {MaxConns: -1}\n":      "Limits.MaxConns: must not be negative",
+		"Limits: {BodyTimeout: -1s}\n":  "Limits.BodyTimeout: must not be negative",
+		"Limits: {MaxEventSkew: -1h}\n": "Limits.MaxEventSkew: must not be negative",
+		"Limits: {Conns: 1}\n":          "unknown key Conns in Limits",
+	} {
+		if _, err := chatserver.Parse([]byte(base + yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", yaml, err, want)
+		}
+	}
 }

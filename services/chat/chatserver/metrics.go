@@ -15,10 +15,14 @@ import (
 //   - chat_rpc_errors_total: failed calls, also by Connect code, for
 //     example code="not_found"
 //   - chat_rpc_request_duration_seconds: latency histogram
+//   - chat_rpc_unauthenticated_total: requests refused for want of a valid
+//     token, before their body was read (not labelled: the path of such a
+//     request is the caller's choice)
 type metrics struct {
-	requests *prometheus.CounterVec
-	errors   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	unauthenticated prometheus.Counter
+	requests        *prometheus.CounterVec
+	errors          *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,7 +41,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"procedure"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration} {
+	m.unauthenticated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "chat_rpc_unauthenticated_total",
+		Help: "Requests to the chat service refused without a valid bearer token, before their body was read.",
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.unauthenticated} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,8 +53,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// interceptor records every handled unary call. It is the outermost
-// interceptor, so calls that authentication rejects count too.
+// interceptor records every handled unary call. Calls without a valid
+// token never reach it; chat_rpc_unauthenticated_total counts them.
 func (m *metrics) interceptor() connect.Interceptor {
 	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {

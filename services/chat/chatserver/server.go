@@ -15,7 +15,8 @@
 //
 // Routes:
 //
-//	/chat.v1.ChatService/*       the service; bearer token when Auth.Tokens is set
+//	/chat.v1.ChatService/*       the service; bearer token when Auth.Tokens is set,
+//	                             checked before the body is read
 //	/grpc.health.v1.Health/*     gRPC health, open
 //	/healthz                     200 while the process runs, open
 //	/readyz                      200 when the database answers, else 503, open
@@ -100,29 +101,30 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: logger, store: st}
 
-	interceptors := []connect.Interceptor{m.interceptor(), logInterceptor(logger)}
-	if len(cfg.Auth.Tokens) > 0 {
-		interceptors = append(interceptors, newAuthInterceptor(cfg.Auth.Tokens))
-	} else {
-		logger.Warn("authentication is off: Auth.Tokens is empty, which Mode: dev allows")
-	}
 	handlerOpts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
+		boundedGzip(MaxRequestBytes),
 		connect.WithRecover(s.recoverPanic),
 	}
 	for _, c := range jsonCodecs {
 		handlerOpts = append(handlerOpts, connect.WithCodec(c))
 	}
-	mux := http.NewServeMux()
-	mux.Handle(chatv1connect.NewChatServiceHandler(
+	path, chat := chatv1connect.NewChatServiceHandler(
 		chatservice.New(st, logger),
-		append(handlerOpts, connect.WithInterceptors(interceptors...))...,
-	))
+		append(handlerOpts, connect.WithInterceptors(m.interceptor(), logInterceptor(logger)))...,
+	)
+	if len(cfg.Auth.Tokens) > 0 {
+		chat = newAuthenticator(cfg.Auth.Tokens, connect.NewErrorWriter(handlerOpts...), m.unauthenticated).wrap(chat)
+	} else {
+		logger.Warn("authentication is off: Auth.Tokens is empty, which Mode: dev allows")
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, chat)
 	mux.Handle(grpchealth.NewHandler(healthChecker{s}, handlerOpts...))
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
-	s.handler = mux
+	s.handler = bodyDeadline(cfg.Limits.bodyTimeout(), mux)
 
 	logger.Info("chat service ready",
 		"driver", cfg.Database.Driver, "mode", cfg.Mode, "auth", len(cfg.Auth.Tokens) > 0, "listen_on", cfg.ListenOn)
@@ -148,7 +150,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves HTTP/1.1 and h2c on ln until ctx is done, then shuts down
+// Serve serves HTTP/1.1 and h2c on ln until ctx is done, with at most
+// Limits.MaxConns connections open at a time, then shuts down
 // gracefully: /readyz starts failing, the listener closes and calls in
 // flight get ShutdownTimeout to finish. It returns nil after a clean
 // shutdown. Serve does not close the store; Close does.
@@ -164,9 +167,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	s.logger.Info("listening", "addr", ln.Addr().String())
+	s.logger.Info("listening", "addr", ln.Addr().String(), "max_conns", s.cfg.Limits.maxConns())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(newLimitListener(ln, s.cfg.Limits.maxConns())) }()
 	select {
 	case err := <-served:
 		return err

@@ -33,7 +33,8 @@ type sqliteStore struct {
 
 // OpenSQLite opens the SQLite store. dsn is a file path, optionally with a
 // "file:" prefix and query parameters of modernc.org/sqlite; the directory
-// is created when missing. The store sets busy_timeout, foreign_keys,
+// is created when missing, readable by the owner only (0700), as is a new
+// database file (0600). The store sets busy_timeout, foreign_keys,
 // journal_mode=WAL and synchronous=NORMAL (durable across a process crash;
 // the last transactions can be lost on power failure). ":memory:" opens a
 // private in-memory database on a single connection, for tests.
@@ -82,10 +83,8 @@ func sqliteDSNs(dsn string) (writeDSN, readDSN string, memory bool, err error) {
 	}
 	memory = file == ":memory:" || params.Get("mode") == "memory"
 	if !memory {
-		if dir := filepath.Dir(file); dir != "." {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return "", "", false, fmt.Errorf("open sqlite: create the database directory: %w", err)
-			}
+		if err := createPrivate(file); err != nil {
+			return "", "", false, err
 		}
 	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", sqliteBusyTimeout.Milliseconds())
@@ -95,6 +94,26 @@ func sqliteDSNs(dsn string) (writeDSN, readDSN string, memory bool, err error) {
 	writeDSN = name + "?" + common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	readDSN = name + "?" + common + "&_pragma=query_only(1)"
 	return writeDSN, readDSN, memory, nil
+}
+
+// createPrivate creates the database's directory (0700) and an empty
+// database file (0600) when they are missing, so that only the service's
+// user can read the data: SQLite gives its -wal and -shm files the mode of
+// the database file. Existing files and directories keep their modes.
+func createPrivate(file string) error {
+	if dir := filepath.Dir(file); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("open sqlite: create the database directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open sqlite: create the database file: %w", err)
+	}
+	return f.Close()
 }
 
 // init checks the connection, migrates the schema and prepares the
