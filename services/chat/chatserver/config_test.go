@@ -60,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 		{"postgres URL with sqlite", "ListenOn: 127.0.0.1:8080\nMode: dev\nDatabase: {Driver: sqlite, DSN: 'postgres://h/db'}\n", []string{"Database.DSN (line 3): is a PostgreSQL URL"}},
 		{"ListenOn without port", "ListenOn: localhost\nMode: dev\nDatabase: {DSN: x}\n", []string{`ListenOn (line 1): "localhost" is not host:port`}},
 		{"ListenOn port out of range", "ListenOn: 127.0.0.1:99999\nMode: dev\nDatabase: {DSN: x}\n", []string{`ListenOn (line 1): "127.0.0.1:99999" has no port number from 0 to 65535`}},
-				{"bad mode", "ListenOn: :8080\nMode: staging\nDatabase: {DSN: x}\nAuth: {Tokens: [t]}\n", []string{`Mode (line 2): "staging"`}},
+		{"bad mode", "ListenOn: :8080\nMode: staging\nDatabase: {DSN: x}\nAuth: {Tokens: [t]}\n", []string{`Mode (line 2): "staging"`}},
 		{"prod without tokens", "ListenOn: :8080\nMode: prod\nDatabase: {DSN: x}\n", []string{"Auth.Tokens: must hold at least one token"}},
 		{"default mode is prod", "ListenOn: :8080\nDatabase: {DSN: x}\n", []string{"Auth.Tokens: must hold at least one token"}},
 		{"blank token", valid + "Auth: {Tokens: ['a b']}\n", []string{"Auth.Tokens[0]"}},

@@ -85,4 +85,3 @@ func (c *Config) derive() {
 		c.Embedded.Chat.Database.DSN = filepath.Join(c.Embedded.DataDir, "chat.db")
 	}
 }
-
