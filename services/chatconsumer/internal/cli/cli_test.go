@@ -76,7 +76,7 @@ func TestRunConfigErrorNamesTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, "", "-f", file)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier: must be >= 1") {
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be >= 1") {
 		t.Errorf("run = %d %q, want exit 1 naming Messaging.Retry.Multiplier", r.code, r.stderr)
 	}
 	r = run(t, "", "-f", filepath.Join(t.TempDir(), "missing.yaml"))
