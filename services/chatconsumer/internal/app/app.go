@@ -202,7 +202,7 @@ func checkPorts(cfg *config.Config) error {
 	case 1:
 		return errors.New(msgs[0])
 	}
-	return errors.New(strings.Join(msgs, "\n  "))
+	return fmt.Errorf("%d listen addresses cannot be used:\n  %s", len(msgs), strings.Join(msgs, "\n  "))
 }
 
 type listenAddr struct{ key, addr string }
