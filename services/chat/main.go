@@ -3,16 +3,24 @@
 //
 //	go run ./services/chat -f services/chat/etc/chat.yaml
 //
-// It stops gracefully on SIGINT or SIGTERM. See package chatserver for the
-// config keys and routes.
+// Without -f it reads the first of etc/chat.yaml, services/chat/etc/chat.yaml
+// and /etc/chat/chat.yaml, so it starts from its folder, the repository root
+// or its container image. It binds its port before it opens the database, so
+// a port in use fails at once. SIGINT or SIGTERM stops it gracefully, also
+// while it waits for the database, with exit code 0; a second signal exits
+// at once. See package chatserver for the config keys and routes.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/activitychat/chat/contracts/rules"
@@ -20,29 +28,43 @@ import (
 )
 
 func main() {
-	configFile := flag.String("f", "etc/chat.yaml", "the config file")
+	configFile := flag.String("f", "", "the config `file` (default: the first of "+strings.Join(chatserver.Paths, ", ")+")")
 	flag.Parse()
-	if err := run(*configFile); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, restore the default handling so that a second
+	// one ends the process at once.
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, *configFile, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configFile string) error {
+func run(ctx context.Context, configFile string, stderr io.Writer) error {
 	cfg, err := chatserver.Load(configFile)
 	if err != nil {
 		return err
 	}
-	logger := chatserver.NewLogger(os.Stderr, cfg.Log).With("service", cfg.Name)
+	logger := chatserver.NewLogger(stderr, cfg.Log).With("service", cfg.Name)
 	if cfg.Limits.MaxEventSkew > 0 {
 		rules.SetMaxFutureSkew(cfg.Limits.MaxEventSkew)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv, err := chatserver.New(cfg, logger)
+	ln, err := net.Listen("tcp", cfg.ListenOn)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("ListenOn: %s is already in use (is another chat service or chatconsumer running?); %s", cfg.ListenOn, cfg.Hint("ListenOn"))
+		}
+		return fmt.Errorf("ListenOn: cannot listen on %s: %w; %s", cfg.ListenOn, err, cfg.Hint("ListenOn"))
+	}
+	srv, err := chatserver.NewContext(ctx, cfg, logger)
+	if err != nil {
+		_ = ln.Close()
+		if ctx.Err() != nil {
+			logger.Info("stopped: interrupted during startup")
+			return nil
+		}
 		return err
 	}
 	defer srv.Close()
-	return srv.ListenAndServe(ctx)
+	return srv.Serve(ctx, ln)
 }

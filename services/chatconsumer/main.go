@@ -11,7 +11,9 @@
 //
 // Run "chatconsumer help" for the flags. SIGINT or SIGTERM stops the
 // consumer: it stops fetching, lets in-flight events finish (bounded by
-// Messaging.DrainTimeout) and exits 0; a second signal exits at once.
+// Messaging.DrainTimeout) and exits 0; a second signal exits at once. With
+// CHATCONSUMER_TAKE_TERMINAL=1 (set by `make run`) the process takes the
+// terminal's foreground, so that Ctrl-C stops it alone and make exits 0 too.
 package main
 
 import (
@@ -24,9 +26,15 @@ import (
 )
 
 func main() {
+	restore := func() {}
+	if os.Getenv("CHATCONSUMER_TAKE_TERMINAL") == "1" {
+		restore = takeTerminal()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, restore the default handling so that a second
 	// one ends the process at once.
 	context.AfterFunc(ctx, stop)
-	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	restore()
+	os.Exit(code)
 }

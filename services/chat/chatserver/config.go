@@ -1,20 +1,16 @@
 package chatserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/activitychat/chat/services/chat/store"
+	"github.com/activitychat/chat/services/internal/configfile"
 )
 
 // Modes of Config.Mode.
@@ -29,28 +25,31 @@ const (
 // keys:
 //
 //	Name: chat.rpc
-//	ListenOn: 127.0.0.1:8080
+//	ListenOn: ${CHAT_LISTEN_ON:-127.0.0.1:8080}
 //	Mode: dev
 //	Database:
 //	  Driver: sqlite            # or postgres
-//	  DSN: ./data/chat.db       # or "postgres://user:${PGPASSWORD}@host:5432/chat"
+//	  DSN: ./data/chat.db       # or postgres://chat:${CHAT_DB_PASSWORD}@127.0.0.1:5432/chat
 //	Auth:
 //	  Tokens: ["${CHAT_TOKEN}"] # bearer tokens; empty only in Mode: dev
 //	Log:
 //	  Level: info               # debug, info, warn or error
-//	  Encoding: json            # json or plain
+//	  Encoding: text            # text (plain) or json; default text in dev, json in prod
 //	Limits:
 //	  MaxConns: 1024            # open connections at a time
 //	  BodyTimeout: 10s          # to read a request's body
 //	  MaxEventSkew: 24h         # how far ahead of the clock an event time may be
 //
-// Any string value may hold ${VAR}, which is replaced by the environment
-// variable VAR (an unset or empty VAR is an error), or ${VAR:-default}. Keys are case-sensitive,
-// and an unknown key is an error.
+// The file is read by package configfile, as the consumer's is: any value
+// may hold ${VAR} (an unset VAR is an error) or ${VAR:-default} (used when
+// VAR is unset or empty), keys are case-sensitive, an unknown key is an error
+// that lists the known keys, and every problem is reported at once with its
+// key, its line and, for a value from the environment, the variable.
 type Config struct {
 	// Name is the service's name in logs. Default: chat.rpc.
 	Name string `yaml:"Name"`
 	// ListenOn is the host:port to listen on; 0.0.0.0:8080 in a container.
+	// Default: 127.0.0.1:8080.
 	ListenOn string `yaml:"ListenOn"`
 	// Mode is ModeDev or ModeProd. Default: ModeProd.
 	Mode string `yaml:"Mode"`
@@ -63,6 +62,8 @@ type Config struct {
 	// Limits bounds what one caller, with or without a token, can cost
 	// the server.
 	Limits LimitsConfig `yaml:"Limits"`
+
+	origin *configfile.Sources // where each value came from; nil unless parsed
 }
 
 // DatabaseConfig selects the store.
@@ -71,21 +72,22 @@ type DatabaseConfig struct {
 	// postgres:// or postgresql:// selects postgres, any other sqlite.
 	Driver string `yaml:"Driver"`
 	// DSN is the SQLite file path or the PostgreSQL connection string.
-	DSN string `yaml:"DSN"`
+	DSN string `yaml:"DSN" secret:"true"`
 }
 
 // AuthConfig configures bearer token authentication.
 type AuthConfig struct {
 	// Tokens are the accepted bearer tokens. Empty turns authentication
 	// off, which only Mode: dev allows.
-	Tokens []string `yaml:"Tokens"`
+	Tokens []string `yaml:"Tokens" secret:"true"`
 }
 
 // LogConfig configures the structured log.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default: info.
 	Level string `yaml:"Level"`
-	// Encoding is json or plain. Default: json.
+	// Encoding is "text" (or its older name "plain") or "json". Default:
+	// text in Mode dev, json otherwise.
 	Encoding string `yaml:"Encoding"`
 }
 
@@ -132,112 +134,53 @@ func (l LimitsConfig) bodyTimeout() time.Duration {
 	return DefaultBodyTimeout
 }
 
-// Load reads and parses the config file at path; see Parse.
+// Paths lists where the service looks for its configuration file when no
+// path is given: its folder, the repository root and the container image.
+var Paths = []string{"etc/chat.yaml", "services/chat/etc/chat.yaml", "/etc/chat/chat.yaml"}
+
+// Load reads and parses the config file at path, or, when path is empty,
+// the first file of Paths that exists; see Parse.
 func Load(path string) (Config, error) {
+	path, err := configfile.Locate(path, Paths...)
+	if err != nil {
+		return Config{}, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := parse(data, os.LookupEnv, path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// Parse decodes a YAML config, expands ${VAR} references, fills in
-// defaults and validates the result. Every error names the key at fault.
+// Parse decodes a YAML config, expands ${VAR} references from the process
+// environment, fills in defaults and validates the result. Every problem is
+// reported at once; each names its key and line.
 func Parse(data []byte) (Config, error) {
+	return parse(data, os.LookupEnv, "")
+}
+
+func parse(data []byte, lookup configfile.LookupFunc, file string) (Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, yamlError(err)
-	}
-	if err := cfg.expandEnv(); err != nil {
+	src, err := configfile.Decode(data, &cfg, lookup)
+	if err != nil {
 		return Config{}, err
 	}
+	src.File = file
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, src.Annotate(err)
 	}
+	cfg.origin = src
 	return cfg, nil
 }
 
-// sections maps the Go types of the config to their keys, to phrase the
-// decoder's errors in the file's terms.
-var sections = map[string]string{
-	"chatserver.Config":         "the top level",
-	"chatserver.DatabaseConfig": "Database",
-	"chatserver.AuthConfig":     "Auth",
-	"chatserver.LogConfig":      "Log",
-	"chatserver.LimitsConfig":   "Limits",
-}
-
-var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
-
-// yamlError rewrites "field X not found in type chatserver.LogConfig" as
-// "unknown key X in Log".
-func yamlError(err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err
-	}
-	msgs := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		msgs[i] = unknownField.ReplaceAllStringFunc(m, func(s string) string {
-			sub := unknownField.FindStringSubmatch(s)
-			section, ok := sections[sub[2]]
-			if !ok {
-				return s
-			}
-			return fmt.Sprintf("unknown key %s in %s", sub[1], section)
-		})
-	}
-	return errors.New(strings.Join(msgs, "; "))
-}
-
-// envRef matches ${VAR} and ${VAR:-default}.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
-
-// expandEnv replaces ${VAR} and ${VAR:-default} in every string value. An
-// unset or empty VAR without a default is an error.
-func (c *Config) expandEnv() error {
-	fields := []struct {
-		key   string
-		value *string
-	}{
-		{"Name", &c.Name},
-		{"ListenOn", &c.ListenOn},
-		{"Mode", &c.Mode},
-		{"Database.Driver", &c.Database.Driver},
-		{"Database.DSN", &c.Database.DSN},
-		{"Log.Level", &c.Log.Level},
-		{"Log.Encoding", &c.Log.Encoding},
-	}
-	for i := range c.Auth.Tokens {
-		fields = append(fields, struct {
-			key   string
-			value *string
-		}{fmt.Sprintf("Auth.Tokens[%d]", i), &c.Auth.Tokens[i]})
-	}
-	var errs []error
-	for _, f := range fields {
-		*f.value = envRef.ReplaceAllStringFunc(*f.value, func(ref string) string {
-			sub := envRef.FindStringSubmatch(ref)
-			name, def := sub[1], sub[2]
-			if v := os.Getenv(name); v != "" {
-				return v
-			}
-			if def != "" {
-				return strings.TrimPrefix(def, ":-")
-			}
-			errs = append(errs, fmt.Errorf("%s: environment variable %s is not set", f.key, name))
-			return ""
-		})
-	}
-	return errors.Join(errs...)
-}
+// Hint says how to change the value of key: the environment variable the
+// file reads it from, and the file and line.
+func (c Config) Hint(key string) string { return c.origin.Hint(key) }
 
 func (c *Config) setDefaults() {
 	if c.Name == "" {
@@ -255,8 +198,14 @@ func (c *Config) setDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.ListenOn == "" {
+		c.ListenOn = "127.0.0.1:8080"
+	}
 	if c.Log.Encoding == "" {
 		c.Log.Encoding = "json"
+		if c.Mode == ModeDev {
+			c.Log.Encoding = "text"
+		}
 	}
 }
 
@@ -264,13 +213,11 @@ func isPostgresURL(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// Validate reports every bad value, each naming its key. It does not
-// reach the database; New does.
+// Validate reports every bad value, each as a *configfile.KeyError naming
+// its key. It does not reach the database; New does.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
-	}
+	var p configfile.Problems
+	bad := p.Add
 	if c.Name == "" {
 		bad("Name", "must not be empty")
 	}
@@ -306,9 +253,9 @@ func (c Config) Validate() error {
 		bad("Log.Level", "%v", err)
 	}
 	switch c.Log.Encoding {
-	case "json", "plain":
+	case "json", "text", "plain":
 	default:
-		bad("Log.Encoding", "%q is not json or plain", c.Log.Encoding)
+		bad("Log.Encoding", "%q is not text or json", c.Log.Encoding)
 	}
 	if c.Limits.MaxConns < 0 {
 		bad("Limits.MaxConns", "must not be negative")
@@ -319,7 +266,7 @@ func (c Config) Validate() error {
 	if c.Limits.MaxEventSkew < 0 {
 		bad("Limits.MaxEventSkew", "must not be negative")
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func checkListenOn(addr string) error {

@@ -12,17 +12,28 @@ import (
 	"connectrpc.com/connect"
 )
 
-// NewLogger returns the logger that c describes, writing to w.
+// NewLogger returns the logger that c describes, writing to w: text or
+// JSON, where durations are written as text such as "1.5ms".
 func NewLogger(w io.Writer, c LogConfig) *slog.Logger {
 	level, err := parseLevel(c.Level)
 	if err != nil {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Encoding == "plain" {
+	if c.Encoding == "plain" || c.Encoding == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
+	opts.ReplaceAttr = durationText
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationText writes durations as text such as "1.5ms" rather than
+// integer nanoseconds, so that JSON logs read as the text ones do.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 func parseLevel(s string) (slog.Level, error) {

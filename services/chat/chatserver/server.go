@@ -72,6 +72,11 @@ type Server struct {
 // server. An unreachable database fails here, with an error that names
 // Database.DSN but does not repeat it. A nil logger discards the logs.
 func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
+	return NewContext(context.Background(), cfg, logger, opts...)
+}
+
+// NewContext is New, giving up opening the database when ctx is done.
+func NewContext(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,7 +93,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 		registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	st, err := store.Open(ctx, cfg.Database.Driver, cfg.Database.DSN)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,10 +72,21 @@ type App struct {
 	closeOnce sync.Once
 }
 
-// Start starts what cfg asks for except consumption: the embedded services,
-// the NATS connection and the operations server. Run then consumes. On error
-// everything started is stopped again.
-func Start(cfg *config.Config, opts Options) (_ *App, err error) {
+// Start is StartContext with a context that is never done.
+func Start(cfg *config.Config, opts Options) (*App, error) {
+	return StartContext(context.Background(), cfg, opts)
+}
+
+// StartContext starts what cfg asks for except consumption: the embedded
+// services, the NATS connection and the operations server. Run then
+// consumes. On error everything started is stopped again.
+//
+// Every address cfg listens on is tried first, so that a port in use fails
+// at once, before anything starts, with an error naming the address, its
+// key and how to move it. Every wait (the embedded NATS server's store, the
+// chat database, NATS becoming reachable) ends when ctx is done, and
+// StartContext then returns ctx's error.
+func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err error) {
 	a := &App{cfg: cfg, log: opts.Logger, registry: opts.Registry}
 	if a.log == nil {
 		a.log = NewLogger(cfg, os.Stderr)
@@ -86,11 +99,21 @@ func Start(cfg *config.Config, opts Options) (_ *App, err error) {
 		if err != nil {
 			a.Close()
 		}
+		var le *embedded.ListenError
+		if errors.As(err, &le) {
+			err = fmt.Errorf("%w; %s", err, cfg.Hint(le.Key))
+		}
 	}()
+	if err := checkPorts(cfg); err != nil {
+		return nil, err
+	}
+	for _, w := range Warnings(cfg) {
+		a.log.Warn(w)
+	}
 
 	natsURL, chatURL := cfg.NatsURL(), cfg.ChatEndpoint()
 	if cfg.Embedded.Nats.Enabled {
-		if a.nats, err = embedded.StartNATS(cfg.Name, cfg.Embedded.Nats, a.log); err != nil {
+		if a.nats, err = embedded.StartNATSContext(ctx, cfg.Name, cfg.Embedded.Nats, a.log); err != nil {
 			return nil, err
 		}
 		natsURL = a.nats.ClientURL()
@@ -98,7 +121,7 @@ func Start(cfg *config.Config, opts Options) (_ *App, err error) {
 		a.ends.DataDir = cfg.Embedded.DataDir
 	}
 	if cfg.Embedded.Chat.Enabled {
-		if a.chat, err = embedded.StartChat(cfg.Embedded.Chat, cfg.ChatRpc.Token, a.log, a.registry); err != nil {
+		if a.chat, err = embedded.StartChatContext(ctx, cfg.Embedded.Chat, cfg.ChatRpc.Token, a.log, a.registry); err != nil {
 			return nil, err
 		}
 		chatURL = a.chat.URL()
@@ -106,7 +129,7 @@ func Start(cfg *config.Config, opts Options) (_ *App, err error) {
 	}
 	a.ends.NATS, a.ends.Chat = config.RedactURLs(natsURL), config.RedactURLs(chatURL)
 
-	if a.nc, err = connectWaiting(natsURL, cfg, a.log); err != nil {
+	if a.nc, err = connectWaiting(ctx, natsURL, cfg, a.log); err != nil {
 		return nil, err
 	}
 	if a.js, err = jetstream.New(a.nc); err != nil {
@@ -143,17 +166,95 @@ func Start(cfg *config.Config, opts Options) (_ *App, err error) {
 // that a consumer started together with its NATS server does not fail.
 const natsStartupWait = 30 * time.Second
 
-// connectWaiting connects to NATS, retrying for up to natsStartupWait.
-func connectWaiting(url string, cfg *config.Config, log *slog.Logger) (*nats.Conn, error) {
+// connectWaiting connects to NATS, retrying for up to natsStartupWait or
+// until ctx is done.
+func connectWaiting(ctx context.Context, url string, cfg *config.Config, log *slog.Logger) (*nats.Conn, error) {
 	deadline := time.Now().Add(natsStartupWait)
 	for {
 		nc, err := ConnectNATS(url, cfg.Name, cfg.Nats, log)
-		if err == nil || errors.Is(err, nats.ErrAuthorization) || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, nats.ErrAuthorization) {
 			return nc, err
 		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (gave up after %s; check Nats.Url and that NATS runs)", err, natsStartupWait)
+		}
 		log.Warn("NATS not reachable yet; retrying", slog.Any("error", err))
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
+}
+
+// checkPorts tries every address cfg listens on and reports each one that
+// cannot be used, with what to change.
+func checkPorts(cfg *config.Config) error {
+	var msgs []string
+	for _, l := range listenAddrs(cfg) {
+		if err := embedded.CheckListen(l.key, l.addr); err != nil {
+			msgs = append(msgs, fmt.Sprintf("%v; %s", err, cfg.Hint(l.key)))
+		}
+	}
+	switch len(msgs) {
+	case 0:
+		return nil
+	case 1:
+		return errors.New(msgs[0])
+	}
+	return fmt.Errorf("%d listen addresses cannot be used:\n  %s", len(msgs), strings.Join(msgs, "\n  "))
+}
+
+type listenAddr struct{ key, addr string }
+
+// listenAddrs lists the addresses cfg listens on.
+func listenAddrs(cfg *config.Config) []listenAddr {
+	var out []listenAddr
+	if e := cfg.Embedded.Nats; e.Enabled {
+		out = append(out, listenAddr{"Embedded.Nats.Listen", e.Listen})
+		if e.HttpListen != "" {
+			out = append(out, listenAddr{"Embedded.Nats.HttpListen", e.HttpListen})
+		}
+	}
+	if e := cfg.Embedded.Chat; e.Enabled {
+		out = append(out, listenAddr{"Embedded.Chat.ListenOn", e.ListenOn})
+	}
+	if m := cfg.Messaging.MetricsListenOn; m != "" {
+		out = append(out, listenAddr{"Messaging.MetricsListenOn", m})
+	}
+	return out
+}
+
+// Warnings lists what in cfg is allowed but probably a mistake: an embedded
+// service listening beyond loopback, where it has no authentication.
+func Warnings(cfg *config.Config) []string {
+	var out []string
+	if e := cfg.Embedded.Nats; e.Enabled {
+		if !loopback(e.Listen) {
+			out = append(out, fmt.Sprintf("Embedded.Nats.Listen %s is not a loopback address: the embedded NATS server has no authentication, so anyone who can reach it can publish events, read them and replay dead letters; use 127.0.0.1 or an external NATS with credentials", e.Listen))
+		}
+		if e.HttpListen != "" && !loopback(e.HttpListen) {
+			out = append(out, fmt.Sprintf("Embedded.Nats.HttpListen %s is not a loopback address: NATS monitoring has no authentication and shows connections and streams", e.HttpListen))
+		}
+	}
+	if e := cfg.Embedded.Chat; e.Enabled && cfg.ChatRpc.Token == "" && !loopback(e.ListenOn) {
+		out = append(out, fmt.Sprintf("Embedded.Chat.ListenOn %s is not a loopback address and ChatRpc.Token is empty: anyone who can reach it can call the chat service; set CHAT_TOKEN or listen on 127.0.0.1", e.ListenOn))
+	}
+	return out
+}
+
+// loopback reports whether a listen address binds only the loopback
+// interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Endpoints returns the addresses the app serves or uses.

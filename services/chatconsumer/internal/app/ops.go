@@ -10,7 +10,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/activitychat/chat/services/chatconsumer/internal/embedded"
 )
+
+// opsIdleTimeout closes keep-alive connections of the operations server
+// that sit idle this long.
+const opsIdleTimeout = 60 * time.Second
 
 // opsServer serves /metrics, /healthz and /readyz.
 type opsServer struct {
@@ -43,11 +49,20 @@ func startOps(addr string, gatherer prometheus.Gatherer, ready func() error) (*o
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listener: %w", err)
+		return nil, &embedded.ListenError{Key: "Messaging.MetricsListenOn", Addr: addr, Err: err}
 	}
+	// A scraper or probe holds a connection for seconds at most; the
+	// timeouts keep idle or slow clients from holding connections open.
 	o := &opsServer{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		ln:  ln,
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       opsIdleTimeout,
+			MaxHeaderBytes:    16 << 10,
+		},
+		ln: ln,
 	}
 	go func() { _ = o.srv.Serve(ln) }()
 	return o, nil

@@ -76,7 +76,7 @@ func TestRunConfigErrorNamesTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, "", "-f", file)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier: must be >= 1") {
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be >= 1") {
 		t.Errorf("run = %d %q, want exit 1 naming Messaging.Retry.Multiplier", r.code, r.stderr)
 	}
 	r = run(t, "", "-f", filepath.Join(t.TempDir(), "missing.yaml"))
@@ -157,7 +157,12 @@ func TestDeadLetterCommands(t *testing.T) {
 		t.Helper()
 		var out string
 		testenv.Eventually(t, 10*time.Second, func() error {
-			out = mustRun(t, "dlq", "list", "-f", file)
+			// The banner comes before the consumer has provisioned the
+			// dead-letter stream, so the first lists may find none.
+			r := run(t, "", "dlq", "list", "-f", file)
+			if out = r.stdout; r.code != cli.ExitOK {
+				return fmt.Errorf("dlq list: exit %d, stderr %q", r.code, r.stderr)
+			}
 			if !strings.Contains(out, want) {
 				return fmt.Errorf("dlq list = %q, want %q", out, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +28,13 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return usageErrorf("dlq: missing subcommand: list, show, replay or purge")
 	}
 	sub, args := args[0], args[1:]
+	if isHelp(sub) {
+		return &helpError{text: dlqUsage}
+	}
+	help, ok := dlqHelp[sub]
+	if !ok {
+		return usageErrorf("dlq: unknown subcommand %q: want list, show, replay or purge", sub)
+	}
 	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
 	var cf connFlags
 	cf.register(fs)
@@ -35,6 +43,9 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	limit := fs.Int("limit", 100, "list at most `n` dead letters (0: all)")
 	all := fs.Bool("all", false, "replay every dead letter")
 	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return commandHelp(fs, help.lines, help.about, help.flags...)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,8 +69,6 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			}
 			seqs = append(seqs, n)
 		}
-	default:
-		return usageErrorf("dlq: unknown subcommand %q: want list, show, replay or purge", sub)
 	}
 
 	tc, err := cf.connect()
@@ -95,7 +104,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "replayed dead letter %d to %s (stream %s sequence %d)\n", seq, l.Subject, ack.Stream, ack.Sequence)
+			fmt.Fprintf(stdout, "replayed dead letter %d to %s (stream %s sequence %d)\n", seq, termSafe(l.Subject), termSafe(ack.Stream), ack.Sequence)
 		}
 		if len(seqs) == 0 {
 			fmt.Fprintln(stdout, "no dead letters")
@@ -133,7 +142,7 @@ func dlqList(ctx context.Context, dl *eventbus.DeadLetters, from uint64, limit i
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tSUBJECT\tSTREAM SEQ\tDELIVERIES\tTIME\tREASON")
 	for _, l := range letters {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", l.Seq, l.Subject, l.StreamSeq, l.Deliveries, l.Time.Format(time.RFC3339), oneLine(l.Reason, 100))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", l.Seq, termSafe(l.Subject), l.StreamSeq, l.Deliveries, l.Time.Format(time.RFC3339), oneLine(l.Reason, 100))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -150,13 +159,15 @@ func dlqShow(ctx context.Context, dl *eventbus.DeadLetters, seq uint64, asJSON b
 	if asJSON {
 		return writeJSON(w, toJSON(l))
 	}
+	// Everything but the numbers comes from the event or its headers and is
+	// escaped; --json prints it exactly.
 	fmt.Fprintf(w, "Dead letter %d\n", l.Seq)
-	fmt.Fprintf(w, "  Subject:    %s\n", l.Subject)
-	fmt.Fprintf(w, "  Original:   stream %s sequence %d\n", l.Stream, l.StreamSeq)
-	fmt.Fprintf(w, "  Consumer:   %s\n", l.Consumer)
+	fmt.Fprintf(w, "  Subject:    %s\n", termSafe(l.Subject))
+	fmt.Fprintf(w, "  Original:   stream %s sequence %d\n", termSafe(l.Stream), l.StreamSeq)
+	fmt.Fprintf(w, "  Consumer:   %s\n", termSafe(l.Consumer))
 	fmt.Fprintf(w, "  Deliveries: %d\n", l.Deliveries)
 	fmt.Fprintf(w, "  Time:       %s\n", l.Time.Format(time.RFC3339Nano))
-	fmt.Fprintf(w, "  Reason:     %s\n", l.Reason)
+	fmt.Fprintf(w, "  Reason:     %s\n", termSafe(l.Reason))
 	fmt.Fprintln(w, "Headers:")
 	keys := make([]string, 0, len(l.Header))
 	for k := range l.Header {
@@ -165,7 +176,10 @@ func dlqShow(ctx context.Context, dl *eventbus.DeadLetters, seq uint64, asJSON b
 	sort.Strings(keys)
 	for _, k := range keys {
 		for _, v := range l.Header[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
+			if v == "" {
+				continue // an optional header left empty, such as Dlq-Original-Id
+			}
+			fmt.Fprintf(w, "  %s: %s\n", termSafe(k), termSafe(v))
 		}
 	}
 	fmt.Fprintf(w, "Payload (%d bytes):\n", len(l.Data))
@@ -214,7 +228,7 @@ func writeJSON(w io.Writer, v any) error {
 // payloadText shows a payload: as text when it is UTF-8, base64 otherwise.
 func payloadText(data []byte) string {
 	if utf8.Valid(data) {
-		return "  " + string(data)
+		return "  " + termSafe(string(data))
 	}
 	return "  base64:" + base64.StdEncoding.EncodeToString(data)
 }
@@ -247,11 +261,53 @@ func decodeForShow(l *eventbus.DeadLetter) string {
 	return "  " + string(b)
 }
 
-// oneLine cuts s to one line of at most n runes.
+// oneLine cuts s to one line of at most n runes, escaped for a terminal.
 func oneLine(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if utf8.RuneCountInString(s) > n {
 		s = string([]rune(s)[:n-1]) + "…"
 	}
-	return s
+	return termSafe(s)
+}
+
+const dlqUsage = `Usage:
+  chatconsumer dlq list [--from SEQ] [--limit N] [--json]
+  chatconsumer dlq show SEQ [--json]
+  chatconsumer dlq replay SEQ... | --all
+  chatconsumer dlq purge
+
+Dead letters are the events a handler gave up on, kept in the ACTIVITY_DLQ
+stream with the reason. list and show print them (text from the event is
+escaped; --json prints it exactly), replay publishes them again to their
+subject (a poison event is dead-lettered again), purge deletes them all.
+Every form takes -f FILE or --nats URL to find NATS.
+Run "chatconsumer dlq SUBCOMMAND --help" for its flags.
+`
+
+// dlqHelp is the help of each dlq subcommand: usage, what it does and its
+// flags.
+var dlqHelp = map[string]struct {
+	lines, about string
+	flags        []string
+}{
+	"list": {
+		"  chatconsumer dlq list [--from SEQ] [--limit N] [--json]\n",
+		"Lists dead letters: sequence, subject, original stream sequence, deliveries,\ntime and reason.\n",
+		[]string{"from", "limit", "json", "f", "nats"},
+	},
+	"show": {
+		"  chatconsumer dlq show SEQ [--json]\n",
+		"Shows one dead letter: its headers, its payload and, for binary protobuf,\nthe payload decoded.\n",
+		[]string{"json", "f", "nats"},
+	},
+	"replay": {
+		"  chatconsumer dlq replay SEQ... | --all\n",
+		"Publishes dead letters again to the subject they were consumed from. The\nhandlers are idempotent; an event that still fails (a poison message) is\ndead-lettered again.\n",
+		[]string{"all", "f", "nats"},
+	},
+	"purge": {
+		"  chatconsumer dlq purge\n",
+		"Deletes every dead letter.\n",
+		[]string{"f", "nats"},
+	},
 }

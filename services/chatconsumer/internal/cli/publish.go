@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +39,12 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return usageErrorf("publish: missing event: created, joined, left or raw")
 	}
 	kind, args := args[0], args[1:]
+	if isHelp(kind) {
+		return &helpError{text: publishUsage}
+	}
+	if _, ok := publishHelp[kind]; !ok {
+		return usageErrorf("publish: unknown event %q: want created, joined, left or raw", kind)
+	}
 	fs := flag.NewFlagSet("publish "+kind, flag.ContinueOnError)
 	var cf connFlags
 	cf.register(fs)
@@ -52,6 +59,10 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	header := headerFlags{}
 	fs.Var(header, "header", "raw: add a header `KEY=VALUE` (repeatable)")
 	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		h := publishHelp[kind]
+		return commandHelp(fs, h.lines, h.about, h.flags...)
+	}
 	if err != nil {
 		return err
 	}
@@ -104,8 +115,6 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 			ack, err := tc.js.PublishMsg(ctx, msg)
 			return ack, subject, err
 		}
-	default:
-		return usageErrorf("publish: unknown event %q: want created, joined, left or raw", kind)
 	}
 
 	tc, err := cf.connect()
@@ -122,13 +131,54 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	}
 	switch {
 	case ack == nil:
-		fmt.Fprintf(stdout, "published to %s (core NATS, not confirmed)\n", subject)
+		fmt.Fprintf(stdout, "published to %s (core NATS, not confirmed)\n", termSafe(subject))
 	case ack.Duplicate:
-		fmt.Fprintf(stdout, "duplicate: %s already holds this event at sequence %d (same Nats-Msg-Id); not stored again\n", ack.Stream, ack.Sequence)
+		fmt.Fprintf(stdout, "duplicate: %s already holds this event at sequence %d (same Nats-Msg-Id); not stored again\n", termSafe(ack.Stream), ack.Sequence)
 	default:
-		fmt.Fprintf(stdout, "published to %s: stream %s sequence %d\n", subject, ack.Stream, ack.Sequence)
+		fmt.Fprintf(stdout, "published to %s: stream %s sequence %d\n", termSafe(subject), termSafe(ack.Stream), ack.Sequence)
 	}
 	return nil
+}
+
+const publishUsage = `Usage:
+  chatconsumer publish created --activity ID --creator ID --title TEXT [--at TIME] [--binary] [--msg-id ID]
+  chatconsumer publish joined  --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
+  chatconsumer publish left    --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
+  chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]
+
+created, joined and left publish through the generated publishers, as the
+Activity service does: the event is validated, encoded (JSON, or protobuf
+with --binary) and stored once per Nats-Msg-Id. raw publishes a payload as
+it is, like "nats pub". Every form takes -f FILE or --nats URL to find NATS.
+Run "chatconsumer publish EVENT --help" for its flags.
+`
+
+// publishHelp is the help of each event of publish: usage, what it does
+// and its flags.
+var publishHelp = map[string]struct {
+	lines, about string
+	flags        []string
+}{
+	"created": {
+		"  chatconsumer publish created --activity ID --creator ID --title TEXT [--at TIME] [--binary] [--msg-id ID]\n",
+		"Publishes activity.created through the generated publisher.\n",
+		[]string{"activity", "creator", "title", "at", "binary", "msg-id", "f", "nats"},
+	},
+	"joined": {
+		"  chatconsumer publish joined --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]\n",
+		"Publishes activity.member.joined through the generated publisher.\n",
+		[]string{"activity", "user", "at", "binary", "msg-id", "f", "nats"},
+	},
+	"left": {
+		"  chatconsumer publish left --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]\n",
+		"Publishes activity.member.left through the generated publisher.\n",
+		[]string{"activity", "user", "at", "binary", "msg-id", "f", "nats"},
+	},
+	"raw": {
+		"  chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]\n",
+		"Publishes JSON (or standard input with -) to SUBJECT as it is, without\nvalidation, like a plain NATS client.\n",
+		[]string{"header", "core", "f", "nats"},
+	},
 }
 
 // typedPublisher checks the flags of one event kind and returns the call of

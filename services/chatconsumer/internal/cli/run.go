@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/app"
@@ -20,8 +22,12 @@ const shutdownGrace = 10 * time.Second
 // runCmd runs the consumer until ctx is done, then drains and returns nil.
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	file := fs.String("f", "etc/consumer.yaml", "the configuration `file`")
+	file := fs.String("f", "", "the configuration `file` (default: the first of "+strings.Join(config.Paths, ", ")+")")
 	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return commandHelp(fs, "  chatconsumer [run] [-f FILE]\n",
+			"Runs the consumer until SIGINT or SIGTERM, then drains in-flight events and\nexits 0; a second signal exits at once. A dev config also runs NATS and the\nchat service in the process.\n")
+	}
 	if err != nil {
 		return err
 	}
@@ -33,8 +39,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := app.NewLogger(cfg, stderr)
-	a, err := app.Start(cfg, app.Options{Logger: log})
+	log.Info("starting", slog.String("config", cfg.File()))
+	a, err := app.StartContext(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C or SIGTERM while waiting at startup: nothing is
+			// running any more, which is what was asked for.
+			fmt.Fprintln(stdout, "stopped: interrupted during startup")
+			return nil
+		}
 		return err
 	}
 	a.Banner(stdout)

@@ -7,15 +7,20 @@
 // literal "$". Expansion happens after YAML parsing, on each value, so an
 // expanded value can never change the document's structure.
 //
-// Load fails on the first problem and names the key: an unknown key, a value
-// of the wrong type, an unset environment variable or a value out of range,
-// for example "Messaging.Retry.Multiplier: must be >= 1, got 0.5".
+// Load reports every problem at once, each naming the key, its line and, for
+// a value from the environment, the variable: an unknown key (with the known
+// keys of its section), a value of the wrong type, an unset environment
+// variable or a value out of range, for example
+// "Messaging.Retry.Multiplier (line 44): must be >= 1, got 0.5". The rules
+// are those of package configfile, which the chat service shares.
 package config
 
 import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/activitychat/chat/services/internal/configfile"
 )
 
 // Modes of the service.
@@ -56,6 +61,8 @@ type Config struct {
 	// Embedded configures the NATS server and chat service that a dev-mode
 	// process runs inside itself.
 	Embedded Embedded `yaml:"Embedded"`
+
+	src *configfile.Sources // where each value came from; nil for Default
 }
 
 // Log configures logging. Logs are text in dev mode and JSON in prod mode.
@@ -72,7 +79,7 @@ type ChatRpc struct {
 	Endpoint string `yaml:"Endpoint"`
 	// Token is the bearer token sent with every call; the embedded chat
 	// service requires it too. Write it as ${VAR}.
-	Token string `yaml:"Token"`
+	Token string `yaml:"Token" secret:"true"`
 	// Timeout bounds each call. The default is 5s.
 	Timeout time.Duration `yaml:"Timeout"`
 }
@@ -88,7 +95,7 @@ type Nats struct {
 	// User is the user name to authenticate with, together with Password.
 	User string `yaml:"User"`
 	// Password is User's password. Write it as ${VAR}.
-	Password string `yaml:"Password"`
+	Password string `yaml:"Password" secret:"true"`
 	// TLS configures TLS to the servers.
 	TLS TLS `yaml:"TLS"`
 }

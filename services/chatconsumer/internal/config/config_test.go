@@ -37,57 +37,57 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: minimal + "Redis:\n  Host: x\n",
-			want: "Redis: unknown key (known keys of the top level: ChatRpc, Embedded, Log, Messaging, Mode, Name, Nats, Notices)",
+			want: "Redis (line 7): unknown key (known keys of the top level: ChatRpc, Embedded, Log, Messaging, Mode, Name, Nats, Notices)",
 		},
 		{
 			name: "unknown nested key",
 			yaml: minimal + "Messaging:\n  Retry:\n    Multiplyer: 2\n",
-			want: "Messaging.Retry.Multiplyer: unknown key",
+			want: "Messaging.Retry.Multiplyer (line 9): unknown key (did you mean Multiplier? known keys of Messaging.Retry: InitialInterval, MaxHold, MaxInterval, MaxRetries, Multiplier)",
 		},
 		{
 			name: "multiplier below one",
 			yaml: minimal + "Messaging:\n  Retry:\n    Multiplier: 0.5\n",
-			want: "Messaging.Retry.Multiplier: must be >= 1, got 0.5",
+			want: "Messaging.Retry.Multiplier (line 9): must be >= 1, got 0.5",
 		},
 		{
 			name: "multiplier not a number",
 			yaml: minimal + "Messaging:\n  Retry:\n    Multiplier: fast\n",
-			want: "Messaging.Retry.Multiplier: cannot unmarshal !!str `fast` into float64",
+			want: "Messaging.Retry.Multiplier (line 9): must be a number",
 		},
 		{
 			name: "bad duration",
 			yaml: minimal + "Messaging:\n  AckWait: 10x\n",
-			want: "Messaging.AckWait: ",
+			want: "Messaging.AckWait (line 8): must be a duration such as 100ms or 1m30s",
 		},
 		{
 			name: "max interval below initial",
 			yaml: minimal + "Messaging:\n  Retry:\n    InitialInterval: 1s\n    MaxInterval: 10ms\n",
-			want: "Messaging.Retry.MaxInterval: must be >= InitialInterval (1s), got 10ms",
+			want: "Messaging.Retry.MaxInterval (line 10): must be >= InitialInterval (1s), got 10ms",
 		},
 		{
 			name: "negative retries",
 			yaml: minimal + "Messaging:\n  Retry:\n    MaxRetries: -1\n",
-			want: "Messaging.Retry.MaxRetries: must be between 0 and 1000, got -1",
+			want: "Messaging.Retry.MaxRetries (line 9): must be between 0 and 1000, got -1",
 		},
 		{
 			name: "unknown mode",
 			yaml: "Mode: staging\n",
-			want: "Mode: must be one of dev, prod, got \"staging\"",
+			want: "Mode (line 1): must be one of dev, prod, got \"staging\"",
 		},
 		{
 			name: "mapping expected",
 			yaml: minimal + "Messaging: 3\n",
-			want: "Messaging: must be a mapping of keys",
+			want: "Messaging (line 7): must be a mapping of keys",
 		},
 		{
 			name: "scalar expected",
 			yaml: minimal + "Messaging:\n  Concurrency: [1, 2]\n",
-			want: "Messaging.Concurrency: must be a single integer value",
+			want: "Messaging.Concurrency (line 8): must be a single value, an integer",
 		},
 		{
 			name: "unset environment variable",
 			yaml: "Mode: prod\nNats:\n  Url: nats://n:4222\nChatRpc:\n  Endpoint: http://chat:8080\n  Token: ${CHAT_TOKEN}\n",
-			want: "ChatRpc.Token: environment variable CHAT_TOKEN is not set",
+			want: "ChatRpc.Token (line 6): environment variable CHAT_TOKEN is not set: set it in the environment (it holds a secret, so the file gives no default)",
 		},
 		{
 			name: "missing chat endpoint",
@@ -102,22 +102,22 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{
 			name: "bad nats scheme",
 			yaml: "Mode: prod\nChatRpc:\n  Endpoint: http://chat:8080\nNats:\n  Url: http://n:4222\n",
-			want: "Nats.Url scheme: must be one of nats, tls, ws, wss, got \"http\"",
+			want: "Nats.Url scheme (line 5): must be one of nats, tls, ws, wss, got \"http\"",
 		},
 		{
 			name: "embedded in prod",
 			yaml: minimal + "Embedded:\n  Nats:\n    Enabled: true\n",
-			want: "Embedded: embedded services run only in Mode dev",
+			want: "Embedded (line 7): embedded services run only in Mode dev",
 		},
 		{
 			name: "bad sync policy",
 			yaml: "Embedded:\n  Nats:\n    Enabled: true\n    Sync: sometimes\n  Chat:\n    Enabled: true\n",
-			want: "Embedded.Nats.Sync: must be one of interval, always, got \"sometimes\"",
+			want: "Embedded.Nats.Sync (line 4): must be one of interval, always, got \"sometimes\"",
 		},
 		{
 			name: "bad listen address",
 			yaml: "Embedded:\n  Nats:\n    Enabled: true\n    Listen: localhost\n  Chat:\n    Enabled: true\n",
-			want: "Embedded.Nats.Listen: must be host:port, got \"localhost\"",
+			want: "Embedded.Nats.Listen (line 4): must be host:port, got \"localhost\"",
 		},
 		{
 			name: "cert without key",
@@ -127,12 +127,12 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{
 			name: "empty notice",
 			yaml: minimal + "Notices:\n  Joined: \"\"\n",
-			want: "Notices.Joined: must hold 1 to 4000 characters, got 0",
+			want: "Notices.Joined (line 8): must hold 1 to 4000 characters, got 0",
 		},
 		{
 			name: "key given twice",
 			yaml: minimal + "Nats:\n  Url: nats://other:4222\n",
-			want: "Nats: given twice, first at line 5 (line 7)",
+			want: "Nats (line 7): given twice, first at line 5",
 		},
 		{
 			name: "not yaml",
@@ -287,7 +287,7 @@ func TestShippedConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = config.Parse(data, env(map[string]string{"NATS_URL": "nats://n:4222", "CHAT_ENDPOINT": "http://chat:8080"}))
-		if err == nil || !strings.Contains(err.Error(), "ChatRpc.Token: environment variable CHAT_TOKEN is not set") {
+		if err == nil || !strings.Contains(err.Error(), "ChatRpc.Token (line 17): environment variable CHAT_TOKEN is not set: set it in the environment (it holds a secret, so the file gives no default)") {
 			t.Fatalf("err = %v, want ChatRpc.Token named", err)
 		}
 	})

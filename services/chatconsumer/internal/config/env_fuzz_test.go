@@ -1,6 +1,10 @@
 package config
 
 import (
+	"errors"
+
+	"github.com/activitychat/chat/services/internal/configfile"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,4 +97,11 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// expand is the shared ${VAR} expansion the loader applies to every value,
+// with its errors joined.
+func expand(s string, lookup LookupFunc) (string, error) {
+	out, _, errs := configfile.Expand(s, lookup)
+	return out, errors.Join(errs...)
 }

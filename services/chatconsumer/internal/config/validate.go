@@ -8,12 +8,15 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/activitychat/chat/services/internal/configfile"
 )
 
 // maxNoticeLen is the longest notice the chat service stores.
 const maxNoticeLen = 4000
 
-// Validate reports the first value out of range as a *KeyError.
+// Validate reports every value out of range, each as a *KeyError (in a
+// configfile.Errors when there are several), one problem per key.
 func (c *Config) Validate() error {
 	var v validator
 	v.check("Name", c.Name != "", "must not be empty")
@@ -88,16 +91,35 @@ func (c *Config) Validate() error {
 		v.oneOf("Embedded.Chat.Database.Driver", e.Chat.Database.Driver, "sqlite", "postgres")
 		v.check("Embedded.Chat.Database.DSN", e.Chat.Database.DSN != "", "must not be empty")
 	}
-	return v.err
+	return v.err()
 }
 
-// validator keeps the first failed check.
-type validator struct{ err error }
+// validator keeps the first failed check of each key.
+type validator struct {
+	errs configfile.Errors
+	seen map[string]bool
+}
 
 func (v *validator) fail(key, msg string) {
-	if v.err == nil {
-		v.err = &KeyError{Key: key, Err: errors.New(msg)}
+	base, _, _ := strings.Cut(key, " ")
+	if v.seen[base] {
+		return
 	}
+	if v.seen == nil {
+		v.seen = map[string]bool{}
+	}
+	v.seen[base] = true
+	v.errs = append(v.errs, &KeyError{Key: key, Err: errors.New(msg)})
+}
+
+func (v *validator) err() error {
+	switch len(v.errs) {
+	case 0:
+		return nil
+	case 1:
+		return v.errs[0]
+	}
+	return v.errs
 }
 
 func (v *validator) check(key string, ok bool, msg string) {

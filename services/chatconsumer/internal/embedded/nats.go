@@ -4,7 +4,7 @@
 package embedded
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,9 +32,26 @@ type NATS struct {
 // throughput (see the package benchmarks). A crash of the process alone loses
 // nothing under either policy: the operating system still holds the writes.
 func StartNATS(name string, cfg config.EmbeddedNats, log *slog.Logger) (*NATS, error) {
+	return StartNATSContext(context.Background(), name, cfg, log)
+}
+
+// StartNATSContext is StartNATS, returning when the server accepts
+// connections, when it fails (a port in use fails at once, naming its key)
+// or when ctx is done, with ctx's error.
+func StartNATSContext(ctx context.Context, name string, cfg config.EmbeddedNats, log *slog.Logger) (*NATS, error) {
 	host, port, err := config.ListenPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: Listen %q: %w", cfg.Listen, err)
+	}
+	// nats-server reports a port in use only in its log; find out first,
+	// so that the error names the key.
+	if err := CheckListen("Embedded.Nats.Listen", cfg.Listen); err != nil {
+		return nil, err
+	}
+	if cfg.HttpListen != "" {
+		if err := CheckListen("Embedded.Nats.HttpListen", cfg.HttpListen); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.StoreDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -58,16 +75,34 @@ func StartNATS(name string, cfg config.EmbeddedNats, log *slog.Logger) (*NATS, e
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	if log != nil {
-		srv.SetLoggerV2(&natsLogger{log: log.With(slog.String("component", "nats-server"))}, false, false, false)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	nl := &natsLogger{log: log.With(slog.String("component", "nats-server")), fatal: make(chan string, 1)}
+	srv.SetLoggerV2(nl, false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, errors.New("embedded nats: server not ready within 30s (is the port in use?)")
+	deadline := time.Now().Add(natsStartTimeout)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-nl.fatal:
+			srv.Shutdown()
+			return nil, fmt.Errorf("embedded nats: %s", msg)
+		case <-ctx.Done():
+			srv.Shutdown()
+			return nil, ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return nil, fmt.Errorf("embedded nats: not ready within %s", natsStartTimeout)
+		}
 	}
 	return &NATS{srv: srv}, nil
 }
+
+// natsStartTimeout bounds how long StartNATS waits for the server, which
+// recovers its JetStream store before it accepts connections.
+const natsStartTimeout = 2 * time.Minute
 
 // ClientURL returns the URL clients connect to.
 func (n *NATS) ClientURL() string { return n.srv.ClientURL() }
@@ -91,12 +126,23 @@ func (n *NATS) Shutdown() {
 }
 
 // natsLogger sends nats-server's log to slog. Notices become debug lines,
-// as the server is chatty at start.
-type natsLogger struct{ log *slog.Logger }
+// as the server is chatty at start. The server reports a failure to listen
+// as fatal and then waits for ever; fatal passes it on to StartNATS.
+type natsLogger struct {
+	log   *slog.Logger
+	fatal chan string
+}
 
 func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Tracef(format string, v ...any)  {}
+func (l *natsLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	select {
+	case l.fatal <- msg:
+	default:
+		l.log.Error(msg)
+	}
+}
+func (l *natsLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Tracef(format string, v ...any) {}

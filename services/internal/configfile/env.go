@@ -1,4 +1,4 @@
-package config
+package configfile
 
 import (
 	"fmt"
@@ -8,16 +8,28 @@ import (
 // LookupFunc looks up an environment variable, like os.LookupEnv.
 type LookupFunc func(name string) (string, bool)
 
-// expand replaces ${VAR} and ${VAR:-default} in s with values from lookup,
+// unsetError is an environment reference without a default whose variable
+// is not set.
+type unsetError struct{ name string }
+
+func (e *unsetError) Error() string { return "environment variable " + e.name + " is not set" }
+
+// Expand replaces ${VAR} and ${VAR:-default} in s with values from lookup,
 // and "$$" with "$". Any other "$" is kept as it is, so a literal such as a
 // password holding "$" needs no escaping unless it holds "${". An unset
 // variable without a default is an error; ${VAR:-default} uses default when
-// VAR is unset or empty. Expanded text is not expanded again.
-func expand(s string, lookup LookupFunc) (string, error) {
+// VAR is unset or empty. Expanded text is not expanded again. Expand returns
+// the names of the variables s refers to, in order, also on error, and one
+// error per unset variable.
+func Expand(s string, lookup LookupFunc) (string, []string, []error) {
 	if !strings.Contains(s, "$") {
-		return s, nil
+		return s, nil, nil
 	}
-	var b strings.Builder
+	var (
+		b     strings.Builder
+		names []string
+		errs  []error
+	)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '$' || i+1 == len(s) {
@@ -31,20 +43,31 @@ func expand(s string, lookup LookupFunc) (string, error) {
 		case '{':
 			end := closingBrace(s[i+2:])
 			if end < 0 {
-				return "", fmt.Errorf("unterminated ${ in %q", s)
+				return "", names, append(errs, fmt.Errorf("a ${ is not closed by }"))
 			}
 			expr := s[i+2 : i+2+end]
-			v, err := expandVar(expr, lookup)
-			if err != nil {
-				return "", err
+			name, def, hasDef := strings.Cut(expr, ":-")
+			if !validEnvName(name) {
+				errs = append(errs, fmt.Errorf("bad environment reference ${%s}: a name holds letters, digits and '_' and does not start with a digit", name))
+				i += 2 + end
+				continue
 			}
-			b.WriteString(v)
+			names = append(names, name)
+			v, ok := lookup(name)
+			switch {
+			case hasDef && v == "":
+				b.WriteString(def)
+			case !ok:
+				errs = append(errs, &unsetError{name: name})
+			default:
+				b.WriteString(v)
+			}
 			i += 2 + end
 		default:
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), nil
+	return b.String(), names, errs
 }
 
 // closingBrace returns the index of the '}' that closes a "${" whose inside
@@ -63,22 +86,6 @@ func closingBrace(s string) int {
 		}
 	}
 	return -1
-}
-
-// expandVar evaluates the inside of ${...}: NAME or NAME:-default.
-func expandVar(expr string, lookup LookupFunc) (string, error) {
-	name, def, hasDef := strings.Cut(expr, ":-")
-	if !validEnvName(name) {
-		return "", fmt.Errorf("bad environment reference ${%s}: names hold letters, digits and '_'", expr)
-	}
-	v, ok := lookup(name)
-	if hasDef && v == "" {
-		return def, nil
-	}
-	if !ok {
-		return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} for a default)", name, name)
-	}
-	return v, nil
 }
 
 func validEnvName(name string) bool {
