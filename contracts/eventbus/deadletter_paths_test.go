@@ -612,6 +612,9 @@ func TestProvisionLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := s.CachedInfo().Config
+		if strings.HasSuffix(name, "_ADVISORIES") && cfg.Retention != jetstream.WorkQueuePolicy {
+			t.Errorf("%s: retention %s, want work queue", name, cfg.Retention)
+		}
 		if cfg.MaxAge != want.MaxAge || cfg.MaxBytes != want.MaxBytes || cfg.Discard != jetstream.DiscardNew {
 			t.Errorf("%s: max_age %s max_bytes %d discard %s", name, cfg.MaxAge, cfg.MaxBytes, cfg.Discard)
 		}
@@ -634,4 +637,72 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// After an upgrade, the advisories that an earlier release forwarded and
+// acknowledged on its limits advisory stream, without deleting them, are
+// removed when the forwarder starts, so that a consumer created again
+// later does not forward them a second time.
+func TestUpgradeRemovesForwardedAdvisories(t *testing.T) {
+	_, js := runServer(t)
+	ctx := context.Background()
+	advName := testpbv1.PingStream + "_ADVISORIES"
+	terminated := "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + testpbv1.PingStream + "." + defaultDurable
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: advName, MaxAge: 7 * 24 * time.Hour,
+		Subjects: []string{
+			"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + testpbv1.PingStream + ".*",
+			"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + testpbv1.PingStream + ".*",
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := eventbus.NewRouter(js)
+	testpbv1.SubscribePing(r, poison)
+	if err := r.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier release: a message is terminated, and its forwarder
+	// acknowledges the advisory.
+	if _, err := testpbv1.PublishPing(ctx, js, ping("old")); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := js.Consumer(ctx, testpbv1.PingStream, defaultDurable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.TermWithReason("poison"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := js.CreateOrUpdateConsumer(ctx, advName, jetstream.ConsumerConfig{
+		Durable: defaultService + "-dlq-forwarder", AckPolicy: jetstream.AckExplicitPolicy,
+		FilterSubjects: []string{terminated, "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + testpbv1.PingStream + "." + defaultDurable},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv, err := old.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adv.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	advs, err := js.Stream(ctx, advName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := advs.Info(ctx); err != nil || info.State.Msgs != 1 {
+		t.Fatalf("advisory stream before the upgrade: %+v, %v", info.State, err)
+	}
+
+	startRouter(t, r)
+	eventually(t, 10*time.Second, func() bool {
+		info, err := advs.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
 }

@@ -116,6 +116,9 @@ func (f *forwarder) run(ctx context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		}
+		if f.deleteForwarded {
+			f.purgeForwarded(ctx, c)
+		}
 		it, err := c.Messages(jetstream.PullMaxMessages(64))
 		if err != nil {
 			f.log.Error("cannot read advisories; retrying", slog.Any("error", err))
@@ -139,6 +142,22 @@ func (f *forwarder) run(ctx context.Context) {
 			f.handle(ctx, msg)
 		}
 		stop()
+	}
+}
+
+// purgeForwarded removes, from a limits advisory stream, the advisories
+// of this forwarder's consumers that are below its ack floor: an earlier
+// release acknowledged them without deleting them, and a consumer created
+// again would forward them once more.
+func (f *forwarder) purgeForwarded(ctx context.Context, c jetstream.Consumer) {
+	floor := c.CachedInfo().AckFloor.Stream
+	if floor == 0 {
+		return
+	}
+	for _, filter := range f.filters {
+		if err := f.advs.Purge(ctx, jetstream.WithPurgeSubject(filter), jetstream.WithPurgeSequence(floor+1)); err != nil {
+			f.log.Warn("cannot remove forwarded advisories", slog.String("subject", filter), slog.Any("error", err))
+		}
 	}
 }
 
