@@ -460,7 +460,7 @@ func TestForgedDeadLetterSubjectIsRefused(t *testing.T) {
 	purge := "$JS.API.STREAM.PURGE." + testpbv1.PingStream
 	for _, subject := range []string{
 		eventbus.DLQSubject(testpbv1.PingSubject, defaultService), // where this service's dead letters live
-		testpbv1.PingSubject + ".dlq.other",                        // another service's
+		testpbv1.PingSubject + ".dlq.other",                       // another service's
 	} {
 		forged := nats.NewMsg(subject)
 		forged.Header.Set(eventbus.HeaderDLQSubject, purge)
