@@ -83,7 +83,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, log *slog.Logger,
 	}
 	missing := false
 	for _, subj := range spec.subjects {
-		if !slices.Contains(cfg.Subjects, subj) {
+		// A subject the stream already captures, literally or through a
+		// wildcard, is not added again: JetStream refuses overlaps.
+		if !slices.ContainsFunc(cfg.Subjects, func(p string) bool { return subjectMatches(p, subj) }) {
 			cfg.Subjects = append(cfg.Subjects, subj)
 			missing = true
 		}
