@@ -67,6 +67,7 @@ FUZZ_TARGETS := \
 	./contracts/eventbus:FuzzDecodeJSON \
 	./contracts/eventbus:FuzzDecodeBinary \
 	./contracts/eventbus:FuzzJSONCodec \
+	./contracts/eventbus:FuzzDeadLetterHeaders \
 	./test/contract:FuzzJSONCodecEvents \
 	./test/contract:FuzzActivityEvents \
 	./services/chat/chatserver:FuzzServiceJSON \

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/activitychat/chat/contracts/eventbus"
@@ -64,7 +63,7 @@ func TestDeadLetterIsByteIdenticalAndReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl := deadLetters(t, js, 1)[0]
+	dl := waitDeadLetters(t, openDLQ(t, js, "svc"), 1, 15*time.Second)[0]
 	if !bytes.Equal(dl.Data, msg.Data) {
 		t.Fatal("dead letter payload differs from the original")
 	}
@@ -95,14 +94,16 @@ func TestDeadLetterIsByteIdenticalAndReplays(t *testing.T) {
 	}
 
 	fixed = true
-	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dlq := openDLQ(t, js, "svc")
 	if _, err := dlq.Replay(ctx, dl.Seq); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, func() bool { return rec.count() == 2 })
+	rec.mu.Lock()
+	if m := rec.metas[1]; m.Subject != testpbv1.PingSubject || m.Header.Get(eventbus.HeaderReplayOf) == "" {
+		t.Errorf("replay seen with subject %q and headers %v", m.Subject, m.Header)
+	}
+	rec.mu.Unlock()
 	if n, _ := dlq.Count(ctx); n != 0 {
 		t.Fatalf("%d dead letters after replay, want 0", n)
 	}
@@ -133,34 +134,29 @@ func TestForwarderRestartLosesAndDoublesNothing(t *testing.T) {
 			stop() // mid-way
 		}
 	}
-	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dlq := openDLQ(t, js, "svc")
 	if c, _ := dlq.Count(ctx); c >= n {
 		t.Fatalf("all %d dead-lettered before the restart; the test proves nothing", c)
 	}
 	startRouter(t, newRouter())
-	dls := deadLetters(t, js, n)
+	dls := waitDeadLetters(t, dlq, n, 15*time.Second)
 
-	// Replay one advisory into the advisory stream: the forwarder sees it
-	// again and the DLQ deduplicates it.
+	// The same advisory once more: the forwarder handles it and the DLQ
+	// deduplicates it.
 	adv, err := js.Stream(ctx, testpbv1.PingStream+"_ADVISORIES")
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := adv.GetMsg(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.PublishMsg(&nats.Msg{Subject: first.Subject, Data: first.Data}); err != nil {
+	durable := "svc-eventbus_test_ping"
+	body := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":%q,"consumer":%q,"stream_seq":%d,"deliveries":1,"reason":"poison"}`,
+		testpbv1.PingStream, durable, dls[0].StreamSeq)
+	if err := nc.Publish("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."+testpbv1.PingStream+"."+durable, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, func() bool {
 		info, err := adv.Info(ctx)
-		return err == nil && info.State.Msgs == n+1
+		return err == nil && info.State.LastSeq == n+1 && info.State.Msgs == 0
 	})
-	time.Sleep(500 * time.Millisecond)
 	if c, _ := dlq.Count(ctx); c != n {
 		t.Fatalf("%d dead letters after a repeated advisory, want %d", c, n)
 	}

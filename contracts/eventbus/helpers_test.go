@@ -138,7 +138,7 @@ func (r *recorder) count() int {
 func deadLetters(t testing.TB, js jetstream.JetStream, n int) []eventbus.DeadLetter {
 	t.Helper()
 	ctx := context.Background()
-	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream)
+	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream, "eventbus") // the default service
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func TestUnavailableHoldsWithoutSpendingDeliveries(t *testing.T) {
 		}
 	}
 	rec.mu.Unlock()
-	dlq, err := eventbus.OpenDeadLetters(context.Background(), js, testpbv1.PingStream)
+	dlq, err := eventbus.OpenDeadLetters(context.Background(), js, testpbv1.PingStream, "eventbus")
 	if err != nil {
 		t.Fatal(err)
 	}

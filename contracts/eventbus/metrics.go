@@ -25,6 +25,10 @@ type metrics struct {
 	lag         *prometheus.GaugeVec
 	inFlight    *prometheus.GaugeVec
 	held        *prometheus.GaugeVec
+
+	// deadLettersIncomplete counts dead letters stored without the whole
+	// original (deadletter_store.go).
+	deadLettersIncomplete *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,6 +50,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "messaging_dead_letters_total",
 			Help: "Messages forwarded to a dead-letter subject, by original subject and advisory (max_deliveries, terminated).",
 		}, []string{"subject", "advisory"})),
+		deadLettersIncomplete: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "messaging_dead_letters_incomplete_total",
+			Help: "Dead letters stored without the whole original, by original subject and cause (original_lost, truncated, forward_failed).",
+		}, []string{"subject", "cause"})),
 		redelivered: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_redeliveries_total",
 			Help: "Messages received on their second or later delivery, by subject.",

@@ -180,13 +180,8 @@ func (r *Router) Provision(ctx context.Context) error {
 		byStream[s.stream] = append(byStream[s.stream], s.subject)
 	}
 	for _, name := range streams {
-		if err := ensureStream(ctx, r.js, streamSpec{name: name, subjects: byStream[name], replicas: r.cfg.replicas}); err != nil {
+		if err := r.provisionStreams(ctx, name, byStream[name]); err != nil {
 			return err
-		}
-		if r.cfg.deadLetters {
-			if err := ensureDeadLetterStreams(ctx, r.js, name, byStream[name], r.cfg.replicas, r.cfg.dlqMaxAge); err != nil {
-				return err
-			}
 		}
 	}
 	for _, s := range subs {

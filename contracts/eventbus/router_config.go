@@ -35,6 +35,7 @@ type routerConfig struct {
 	probeInterval time.Duration
 	lagInterval   time.Duration
 	sub           subConfig
+	limits        streamLimits // stream_limits.go
 }
 
 type subConfig struct {
@@ -58,6 +59,7 @@ func defaultRouterConfig() routerConfig {
 		drainTimeout:  15 * time.Second,
 		probeInterval: time.Second,
 		lagInterval:   5 * time.Second,
+		limits:        defaultStreamLimits(),
 		sub: subConfig{
 			retry:         DefaultRetry,
 			concurrency:   64,

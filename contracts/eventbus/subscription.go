@@ -40,7 +40,7 @@ type subscription struct {
 }
 
 func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
+	return s.withReplayFilter(jetstream.ConsumerConfig{ // replay.go
 		Durable:       s.cfg.durable,
 		Description:   "eventbus subscription of " + s.router.cfg.service + " to " + s.subject,
 		FilterSubject: s.subject,
@@ -49,7 +49,7 @@ func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
 		AckWait:       s.cfg.ackWait,
 		MaxDeliver:    s.cfg.retry.MaxRetries + 1,
 		MaxAckPending: s.cfg.maxAckPending,
-	}
+	})
 }
 
 // run consumes until ctx is done, then waits up to the drain timeout for the
@@ -174,7 +174,7 @@ func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing b
 		return false
 	}
 	meta := Meta{
-		Subject:     msg.Subject(),
+		Subject:     s.subject, // also for a replay (replay.go)
 		Stream:      md.Stream,
 		Consumer:    md.Consumer,
 		StreamSeq:   md.Sequence.Stream,

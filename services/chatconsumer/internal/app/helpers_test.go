@@ -134,7 +134,7 @@ func (s *stack) notices(t *testing.T, activity string) []string {
 // deadLetterCount returns the number of dead letters of the ACTIVITY stream.
 func (s *stack) deadLetterCount(t *testing.T) uint64 {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream)
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func (s *stack) deadLetterCount(t *testing.T) uint64 {
 // deadLetters returns the dead letters of the ACTIVITY stream.
 func (s *stack) deadLetters(t *testing.T) []eventbus.DeadLetter {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream)
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,9 +93,11 @@ func (t *toolConn) ensureStream(ctx context.Context) error {
 	return app.NewRouter(t.js, t.cfg.Messaging, h, nil, quiet).Provision(ctx)
 }
 
-// deadLetters opens the activity stream's dead letters.
+// deadLetters opens the activity stream's dead letters of the configured
+// service (Messaging.ServiceName): other services' stay out of sight.
 func (t *toolConn) deadLetters(ctx context.Context) (*eventbus.DeadLetters, error) {
-	dl, err := eventbus.OpenDeadLetters(ctx, t.js, activityv1.ActivityCreatedStream)
+	service := app.DurableName(t.cfg.Messaging.ServiceName)
+	dl, err := eventbus.OpenDeadLetters(ctx, t.js, activityv1.ActivityCreatedStream, service)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, errors.New("no dead-letter stream " + eventbus.DLQStream(activityv1.ActivityCreatedStream) + " yet: start the consumer once to create it")
 	}

@@ -168,6 +168,9 @@ func dlqShow(ctx context.Context, dl *eventbus.DeadLetters, seq uint64, asJSON b
 	fmt.Fprintf(w, "  Deliveries: %d\n", l.Deliveries)
 	fmt.Fprintf(w, "  Time:       %s\n", l.Time.Format(time.RFC3339Nano))
 	fmt.Fprintf(w, "  Reason:     %s\n", termSafe(l.Reason))
+	if l.Payload != "" {
+		fmt.Fprintf(w, "  Payload:    %s (%s)\n", termSafe(l.Payload), termSafe(l.Header.Get(eventbus.HeaderDLQPayloadReason)))
+	}
 	fmt.Fprintln(w, "Headers:")
 	keys := make([]string, 0, len(l.Header))
 	for k := range l.Header {
@@ -199,6 +202,7 @@ type letterJSON struct {
 	Deliveries int                 `json:"deliveries"`
 	Consumer   string              `json:"consumer"`
 	Reason     string              `json:"reason"`
+	Payload    string              `json:"payload,omitempty"`
 	Time       time.Time           `json:"time"`
 	Header     map[string][]string `json:"header"`
 	Data       string              `json:"data"`
@@ -208,7 +212,7 @@ type letterJSON struct {
 func toJSON(l *eventbus.DeadLetter) letterJSON {
 	out := letterJSON{
 		Seq: l.Seq, Subject: l.Subject, Stream: l.Stream, StreamSeq: l.StreamSeq,
-		Deliveries: l.Deliveries, Consumer: l.Consumer, Reason: l.Reason, Time: l.Time,
+		Deliveries: l.Deliveries, Consumer: l.Consumer, Reason: l.Reason, Payload: l.Payload, Time: l.Time,
 		Header: l.Header,
 	}
 	if utf8.Valid(l.Data) {
