@@ -48,13 +48,22 @@ func (x *GetGroupByActivityIdRequest) Validate() error {
 // Validate reports the first field of x that breaks the rules declared in
 // the proto, as a *rules.FieldError; nil means x is valid.
 func (x *AddGroupMemberRequest) Validate() error {
-	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
+	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckString("user_id", x.GetUserId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckTimestamp("event_time", x.GetEventTime(), true); err != nil {
+		return err
+	}
+	if err := rules.CheckString("activity_id", x.GetActivityId(), rules.String{MaxLen: 64, ID: true}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_text", x.GetNoticeText(), rules.String{MaxLen: 4000}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_idempotency_key", x.GetNoticeIdempotencyKey(), rules.String{MaxLen: 200}); err != nil {
 		return err
 	}
 	return nil
@@ -63,13 +72,22 @@ func (x *AddGroupMemberRequest) Validate() error {
 // Validate reports the first field of x that breaks the rules declared in
 // the proto, as a *rules.FieldError; nil means x is valid.
 func (x *RemoveGroupMemberRequest) Validate() error {
-	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
+	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckString("user_id", x.GetUserId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckTimestamp("event_time", x.GetEventTime(), true); err != nil {
+		return err
+	}
+	if err := rules.CheckString("activity_id", x.GetActivityId(), rules.String{MaxLen: 64, ID: true}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_text", x.GetNoticeText(), rules.String{MaxLen: 4000}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_idempotency_key", x.GetNoticeIdempotencyKey(), rules.String{MaxLen: 200}); err != nil {
 		return err
 	}
 	return nil
