@@ -210,7 +210,10 @@ func testGroupNotFound(t *testing.T, s store.Store) {
 			_, err := s.GroupByActivityID(ctx, "act_missing")
 			return err
 		},
-		"AddMember": func() error { _, err := s.AddMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: "user_2", EventTime: at(1)}); return err },
+		"AddMember": func() error {
+			_, err := s.AddMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: "user_2", EventTime: at(1)})
+			return err
+		},
 		"RemoveMember": func() error {
 			_, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: "user_2", EventTime: at(1)})
 			return err
@@ -413,7 +416,9 @@ func testAddMemberConcurrent(t *testing.T, s store.Store) {
 	changes := make([]store.MembershipChange, Concurrency)
 	errs := make([]error, Concurrency)
 	for i := range Concurrency {
-		wg.Go(func() { changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_2", EventTime: at(1)}) })
+		wg.Go(func() {
+			changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_2", EventTime: at(1)})
+		})
 	}
 	wg.Wait()
 	applied := 0
@@ -551,7 +556,7 @@ func testListMembersPaging(t *testing.T, s store.Store) {
 	want := []string{"owner_1"}
 	for i := range 7 {
 		user := fmt.Sprintf("user_%d", i)
-		if _, err := s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(i%3)}); err != nil {
+		if _, err := s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(i % 3)}); err != nil {
 			t.Fatal(err)
 		}
 	}
