@@ -290,6 +290,7 @@ func run(t *testing.T, driver, dsn string) {
 	// Phase one, with the consumer killed and the chat service stopped on
 	// the way.
 	third := len(first) / 3
+	began := time.Now()
 	publishAll(t, js, first[:third])
 	s.consumer.kill()
 	publishAll(t, js, first[third:2*third])
@@ -306,6 +307,7 @@ func run(t *testing.T, driver, dsn string) {
 
 	// Phase two: the late created events, many seconds after their
 	// members' events were handled.
+	t.Logf("the late created events go out %s after the first member events", time.Since(began).Round(time.Second))
 	publishAll(t, js, late)
 	waitQuiet(t, js)
 
