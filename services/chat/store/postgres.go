@@ -320,7 +320,9 @@ func (s *postgresStore) applyMembership(ctx context.Context, leave bool, e Membe
 // activity does not exist, it takes the activity's advisory lock, which
 // CreateGroup holds while it creates the group and applies the pending
 // changes, and tries again: then either the group exists or the pending
-// change is kept before CreateGroup reads it.
+// change is kept before CreateGroup reads it. It tries again too when the
+// group appears between the upsert and the read that follows it, as the
+// upsert then found no group but the change is in no pending row either.
 func postgresMembershipInTx(ctx context.Context, tx pgx.Tx, leave bool, e MembershipEvent, locked bool) (MembershipChange, error) {
 	by, target := byGroup, e.GroupID
 	if target == "" {
@@ -349,6 +351,10 @@ func postgresMembershipInTx(ctx context.Context, tx pgx.Tx, leave bool, e Member
 	var role *int16
 	err = tx.QueryRow(ctx, postgresStateOf[by], target, e.UserID).Scan(&groupID, &state, &role)
 	switch {
+	case err == nil && (state == nil || role == nil) && by == byActivity && !locked:
+		// The group was created, with its pending changes, between the
+		// upsert and this read: the upsert finds it now.
+		return postgresMembershipInTx(ctx, tx, leave, e, true)
 	case err == nil:
 		if state == nil || role == nil {
 			return unappliedOutcome(leave, false, "", 0)
