@@ -341,8 +341,11 @@ func testListMessagesConcurrentWriters(t *testing.T, s store.Store) {
 	var seen []string
 	token, last := "", ""
 	finished := false
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tailing reader did not catch up in 2 minutes: %d messages seen", len(seen))
+		}
 		msgs, next, err := s.ListMessages(ctx, g.ID, store.Page{Size: 1, Token: token})
 		if err != nil {
 			t.Fatal(err)
