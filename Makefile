@@ -7,6 +7,7 @@ export GOFLAGS ?= -buildvcs=false
 BUF_VERSION := v1.75.0
 BUF         := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
+UNIT_MODULES := ./contracts/... ./gen/... ./services/...
 
 .PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench ci
 
@@ -14,16 +15,19 @@ MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
 run:
 	go run ./services/chatconsumer -f services/chatconsumer/etc/consumer.yaml
 
-## test: every test of every module; PostgreSQL is installed and started
-## from Debian's packages when it is missing (needs root), Docker must run.
+## test: every test of every module, the unit tests with -race; PostgreSQL
+## is installed and started from Debian's packages when it is missing (needs
+## root), Docker must run.
 test:
 	bash .ci/postgres
 	CHAT_TEST_POSTGRES_DSN=$${CHAT_TEST_POSTGRES_DSN:-postgres://chat:chat@127.0.0.1:5432/chat_test?sslmode=disable} \
-		go test -count=1 -timeout 25m $(MODULES)
+		go test -race -count=1 -timeout 25m $(UNIT_MODULES)
+	CHAT_TEST_POSTGRES_DSN=$${CHAT_TEST_POSTGRES_DSN:-postgres://chat:chat@127.0.0.1:5432/chat_test?sslmode=disable} \
+		go test -count=1 -timeout 25m ./test/...
 
-## test-unit: every module but the container tests in test/
+## test-unit: every module but the container tests in test/, with -race
 test-unit:
-	go test -count=1 ./contracts/... ./gen/... ./services/...
+	go test -race -count=1 $(UNIT_MODULES)
 
 ## test-e2e: the container tests only
 test-e2e:

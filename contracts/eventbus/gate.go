@@ -22,7 +22,7 @@ func newGate() *gate {
 }
 
 // close closes the gate for err and reports whether it was open, in which
-// case the caller starts the hold loop.
+// case the caller starts the probe.
 func (g *gate) close(err error) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

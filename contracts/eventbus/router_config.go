@@ -136,7 +136,9 @@ func WithRetry(r Retry) Option {
 }
 
 // WithConcurrency sets how many handlers of one subscription run at once in
-// this process. The default is 64.
+// this process. It also bounds prefetch: the subscription fetches only as
+// many messages as it has handlers free. Parked and held messages hold no
+// handler. The default is 64.
 func WithConcurrency(n int) Option {
 	return option(func(c *subConfig) { c.concurrency = n })
 }
@@ -155,8 +157,9 @@ func WithAckWait(d time.Duration) Option {
 }
 
 // WithMaxAckPending bounds the messages delivered but not yet acknowledged
-// across all replicas of the consumer, held ones included. The default is
-// 1024.
+// across all replicas of the consumer, held and parked ones included: it
+// is how many NotReady messages can wait at once before the consumer stops
+// delivering. The default is 1024.
 func WithMaxAckPending(n int) Option {
 	return option(func(c *subConfig) { c.maxAckPending = n })
 }
