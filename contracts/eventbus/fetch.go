@@ -46,6 +46,13 @@ func (s *subscription) acquireAll() int {
 	return n
 }
 
+// minBatch is the smallest pull worth sending at once while the consumer
+// has a backlog: a quarter of the workers. A smaller one waits up to
+// maxHoldBack for more workers to finish.
+func (s *subscription) minBatch() int { return max(1, s.cfg.concurrency/4) }
+
+const maxHoldBack = 2 * time.Millisecond
+
 type pollResult struct {
 	got int
 	err error
@@ -63,7 +70,10 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		polling  bool
 		pollDone = make(chan pollResult, 1)
 		backlog  = true
+		heldBack time.Time // when a small pull was first held back
+		holdBack = time.NewTimer(0)
 	)
+	defer holdBack.Stop()
 	defer func() {
 		if polling {
 			<-pollDone // ctx is done, and so is the poll's
@@ -80,7 +90,16 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 			case n == 0:
 			case polling:
 				s.release(n)
+			case backlog && n < s.minBatch() && (heldBack.IsZero() || time.Since(heldBack) < maxHoldBack):
+				// Let more workers finish, for a moment: many small
+				// pulls cost the server more than a few larger ones.
+				s.release(n)
+				if heldBack.IsZero() {
+					heldBack = time.Now()
+					holdBack.Reset(maxHoldBack)
+				}
 			case backlog:
+				heldBack = time.Time{}
 				got, err := s.fetchNoWait(n)
 				s.release(n - got)
 				if err != nil {
@@ -112,6 +131,7 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		case <-s.freed:
 		case <-s.lot.signal:
 		case <-opened:
+		case <-holdBack.C:
 		case r := <-pollDone:
 			polling = false
 			if r.got == 0 {

@@ -362,11 +362,12 @@ func (s *subscription) call(d *delivery, start time.Time) (event proto.Message, 
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	ctx, cancel := context.WithDeadline(context.Background(), start.Add(s.cfg.ackWait))
-	defer cancel()
+	values := context.Background()
 	if d.meta.Traceparent != "" {
-		ctx = ContextWithTraceparent(ctx, d.meta.Traceparent)
+		values = ContextWithTraceparent(values, d.meta.Traceparent)
 	}
+	ctx := newHandlerContext(values, start.Add(s.cfg.ackWait))
+	defer ctx.release()
 	return s.handle(ctx, d.msg, &d.meta)
 }
 
