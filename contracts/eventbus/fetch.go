@@ -2,21 +2,20 @@ package eventbus
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// pollExpiry bounds how long a pull request waits on an idle consumer, and
-// so how long a lost pull request can stall the subscription. While
-// deliveries are parked the poll is shorter, so a subscription with one
-// worker does not keep its only worker reserved for an empty poll while a
-// parked delivery is due.
+// Pull requests wait briefly: batchWait for the rest of a batch while the
+// consumer has a backlog, idleWait for any message while it has none. A
+// pull request is never long-lived, so a parked message due meanwhile waits
+// at most that long for its worker, and a pull request that the server
+// leaves unserved although messages are pending costs at most that long.
 const (
-	pollExpiry       = 5 * time.Second
-	pollExpiryParked = time.Second
+	batchWait = 50 * time.Millisecond
+	idleWait  = 200 * time.Millisecond
 )
 
 // Prefetch is bounded by free workers. A subscription has cfg.concurrency
@@ -26,15 +25,30 @@ const (
 // waits in this process for a worker: the only deliveries that wait are
 // parked and held ones, and the keeper keeps those alive.
 
-// release gives back n slots.
+// release gives back n slots and wakes the fetcher when that makes a pull
+// worth sending: the first free slot, or a minimum batch.
 func (s *subscription) release(n int) {
+	if n <= 0 {
+		return
+	}
+	s.slotMu.Lock()
+	old := s.free
+	s.free += n
+	s.slotMu.Unlock()
+	if old == 0 || old < s.minBatch() && old+n >= s.minBatch() {
+		notify(s.freed)
+	}
+}
+
+// giveBack returns n slots the fetcher took and did not use. It wakes
+// nobody: the fetcher is the only one waiting for slots.
+func (s *subscription) giveBack(n int) {
 	if n <= 0 {
 		return
 	}
 	s.slotMu.Lock()
 	s.free += n
 	s.slotMu.Unlock()
-	notify(s.freed)
 }
 
 // acquireAll takes every free slot and returns how many.
@@ -53,32 +67,19 @@ func (s *subscription) minBatch() int { return max(1, s.cfg.concurrency/4) }
 
 const maxHoldBack = 2 * time.Millisecond
 
-type pollResult struct {
-	got int
-	err error
-}
-
 // fetchLoop hands deliveries to the workers until ctx ends, then closes the
-// work channel. Due deliveries from the lot go first; then, while the
-// consumer has a backlog, it fetches without waiting as many messages as
-// there are free slots; on an idle consumer it keeps one pull request for a
-// single message open on a goroutine of its own, so that it stays free to
-// hand due deliveries to the other workers.
+// work channel. Due deliveries from the lot go first; then it fetches as
+// many messages as there are free slots. Under a backlog it waits up to
+// maxHoldBack for a minimum batch of free slots, so that it sends fewer,
+// larger pull requests.
 func (s *subscription) fetchLoop(ctx context.Context) {
 	defer close(s.work)
 	var (
-		polling  bool
-		pollDone = make(chan pollResult, 1)
 		backlog  = true
 		heldBack time.Time // when a small pull was first held back
 		holdBack = time.NewTimer(0)
 	)
 	defer holdBack.Stop()
-	defer func() {
-		if polling {
-			<-pollDone // ctx is done, and so is the poll's
-		}
-	}()
 	for ctx.Err() == nil {
 		if s.gate.isOpen() {
 			n := s.acquireAll()
@@ -88,38 +89,27 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 			}
 			switch {
 			case n == 0:
-			case polling:
-				s.release(n)
 			case backlog && n < s.minBatch() && (heldBack.IsZero() || time.Since(heldBack) < maxHoldBack):
 				// Let more workers finish, for a moment: many small
 				// pulls cost the server more than a few larger ones.
-				s.release(n)
+				s.giveBack(n)
 				if heldBack.IsZero() {
 					heldBack = time.Now()
 					holdBack.Reset(maxHoldBack)
 				}
-			case backlog:
+			default:
 				heldBack = time.Time{}
-				got, err := s.fetchNoWait(n)
-				s.release(n - got)
+				wait := idleWait
+				if backlog {
+					wait = batchWait
+				}
+				got, err := s.fetch(n, wait)
+				s.giveBack(n - got)
 				if err != nil {
 					s.recover(ctx, err)
-					continue
 				}
 				backlog = got > 0
 				continue
-			default:
-				s.release(n - 1)
-				expiry := pollExpiry
-				if s.lot.size() > 0 {
-					expiry = pollExpiryParked
-				}
-				polling = true
-				go func() {
-					pctx, cancel := context.WithTimeout(ctx, expiry)
-					defer cancel()
-					pollDone <- s.poll(pctx)
-				}()
 			}
 		}
 		var opened <-chan struct{}
@@ -132,23 +122,18 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		case <-s.lot.signal:
 		case <-opened:
 		case <-holdBack.C:
-		case r := <-pollDone:
-			polling = false
-			if r.got == 0 {
-				s.release(1)
-			}
-			backlog = r.got > 0
-			if r.err != nil {
-				s.recover(ctx, r.err)
-			}
 		}
 	}
 }
 
-// fetchNoWait fetches up to n messages that the consumer has now and hands
-// them to the workers.
-func (s *subscription) fetchNoWait(n int) (got int, err error) {
-	b, err := s.cons().FetchNoWait(n)
+// fetch pulls up to n messages, waiting at most wait, and hands them to the
+// workers. It does not give up on the pull request before the server has
+// ended it (with the whole batch, or with its timeout status): a message
+// the server sends to a pull request the client has left is lost to this
+// process and comes back only after the ack wait. Even shutdown waits for
+// the pull, which is short, and its messages are handled.
+func (s *subscription) fetch(n int, wait time.Duration) (got int, err error) {
+	b, err := s.cons().Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return 0, err
 	}
@@ -157,24 +142,6 @@ func (s *subscription) fetchNoWait(n int) (got int, err error) {
 		got++
 	}
 	return got, b.Error()
-}
-
-// poll waits, until ctx ends, for one message and hands it to a worker.
-func (s *subscription) poll(ctx context.Context) pollResult {
-	b, err := s.cons().Fetch(1, jetstream.FetchContext(ctx))
-	if err != nil {
-		return pollResult{err: err}
-	}
-	got := 0
-	for m := range b.Messages() {
-		s.work <- newDelivery(m, time.Now())
-		got++
-	}
-	err = b.Error()
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil
-	}
-	return pollResult{got: got, err: err}
 }
 
 // recover handles a failed pull: the consumer may be gone (deleted by an
