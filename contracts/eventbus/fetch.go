@@ -132,6 +132,12 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 // the server sends to a pull request the client has left is lost to this
 // process and comes back only after the ack wait. Even shutdown waits for
 // the pull, which is short, and its messages are handled.
+//
+// Known gap: nats.go's Fetch itself leaves a pull one second after its
+// expiry when the server has not answered by then. A server that lags by
+// more than that (seen on an overloaded machine) can still send messages to
+// the left pull; they come back after the ack wait. A long-lived inbox for
+// all pulls of a subscription would close this.
 func (s *subscription) fetch(n int, wait time.Duration) (got int, err error) {
 	b, err := s.cons().Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
