@@ -66,7 +66,7 @@ func budgetKey(consumer string, seq uint64) string {
 func (s *subscription) loadFailures(d *delivery) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	e, err := s.budget.Get(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq))
+	e, err := s.budgetKV().Get(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
 	}
@@ -84,7 +84,7 @@ func (s *subscription) loadFailures(d *delivery) (int, error) {
 func (s *subscription) storeFailures(d *delivery, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	_, err := s.budget.Put(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq), []byte(strconv.Itoa(n)))
+	_, err := s.budgetKV().Put(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq), []byte(strconv.Itoa(n)))
 	return err
 }
 
@@ -96,7 +96,7 @@ func (s *subscription) forgetFailures(d *delivery) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	if err := s.budget.Delete(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := s.budgetKV().Delete(ctx, budgetKey(d.meta.Consumer, d.meta.StreamSeq)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		s.log.Warn("cannot delete a failure count; it expires on its own",
 			"stream_seq", d.meta.StreamSeq, "error", err)
 	}

@@ -203,7 +203,7 @@ func (r *Router) Provision(ctx context.Context) error {
 			return fmt.Errorf("eventbus: consumer %s on stream %s: %w", s.cfg.durable, s.stream, err)
 		}
 		s.setCons(c)
-		s.budget = budgets[s.stream]
+		s.setBudget(budgets[s.stream])
 	}
 	return nil
 }

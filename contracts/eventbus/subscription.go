@@ -38,7 +38,7 @@ type subscription struct {
 
 	consMu   sync.Mutex
 	consumer jetstream.Consumer // guarded by consMu: the restart path replaces it
-	budget   jetstream.KeyValue // handler-failure counts; set by Provision
+	budget   jetstream.KeyValue // guarded by consMu: handler-failure counts, set by Provision
 
 	stopping context.Context // run's context: done when shutting down
 	gate     *gate
@@ -63,6 +63,18 @@ func (s *subscription) cons() jetstream.Consumer {
 func (s *subscription) setCons(c jetstream.Consumer) {
 	s.consMu.Lock()
 	s.consumer = c
+	s.consMu.Unlock()
+}
+
+func (s *subscription) budgetKV() jetstream.KeyValue {
+	s.consMu.Lock()
+	defer s.consMu.Unlock()
+	return s.budget
+}
+
+func (s *subscription) setBudget(kv jetstream.KeyValue) {
+	s.consMu.Lock()
+	s.budget = kv
 	s.consMu.Unlock()
 }
 
