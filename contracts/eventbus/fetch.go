@@ -67,19 +67,37 @@ func (s *subscription) minBatch() int { return max(1, s.cfg.concurrency/4) }
 
 const maxHoldBack = 2 * time.Millisecond
 
-// fetchLoop hands deliveries to the workers until ctx ends, then closes the
-// work channel. Due deliveries from the lot go first; then it fetches as
-// many messages as there are free slots. Under a backlog it waits up to
-// maxHoldBack for a minimum batch of free slots, so that it sends fewer,
-// larger pull requests.
+// maxPulls is how many pull requests a subscription keeps in flight under
+// a backlog, so that the round trip of one overlaps the work on the other's
+// messages.
+const maxPulls = 2
+
+type pullResult struct {
+	n, got int
+	err    error
+}
+
+// fetchLoop hands deliveries to the workers until ctx ends, then waits for
+// its pulls and closes the work channel. Due deliveries from the lot go
+// first; then it pulls as many messages as there are free slots, with up to
+// maxPulls pulls in flight under a backlog and one otherwise. Under a
+// backlog it waits up to maxHoldBack for a minimum batch of free slots, so
+// that it sends fewer, larger pull requests.
 func (s *subscription) fetchLoop(ctx context.Context) {
-	defer close(s.work)
 	var (
 		backlog  = true
+		inflight int
+		pulled   = make(chan pullResult, maxPulls)
 		heldBack time.Time // when a small pull was first held back
 		holdBack = time.NewTimer(0)
 	)
 	defer holdBack.Stop()
+	defer close(s.work)
+	defer func() {
+		for ; inflight > 0; inflight-- {
+			<-pulled
+		}
+	}()
 	for ctx.Err() == nil {
 		if s.gate.isOpen() {
 			n := s.acquireAll()
@@ -87,8 +105,14 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 				s.work <- d
 				n--
 			}
+			limit := 1
+			if backlog {
+				limit = maxPulls
+			}
 			switch {
 			case n == 0:
+			case inflight >= limit:
+				s.giveBack(n)
 			case backlog && n < s.minBatch() && (heldBack.IsZero() || time.Since(heldBack) < maxHoldBack):
 				// Let more workers finish, for a moment: many small
 				// pulls cost the server more than a few larger ones.
@@ -103,12 +127,11 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 				if backlog {
 					wait = batchWait
 				}
-				got, err := s.fetch(n, wait)
-				s.giveBack(n - got)
-				if err != nil {
-					s.recover(ctx, err)
-				}
-				backlog = got > 0
+				inflight++
+				go func() {
+					got, err := s.fetch(n, wait)
+					pulled <- pullResult{n: n, got: got, err: err}
+				}()
 				continue
 			}
 		}
@@ -122,6 +145,13 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		case <-s.lot.signal:
 		case <-opened:
 		case <-holdBack.C:
+		case r := <-pulled:
+			inflight--
+			s.giveBack(r.n - r.got)
+			backlog = r.got > 0
+			if r.err != nil {
+				s.recover(ctx, r.err)
+			}
 		}
 	}
 }
