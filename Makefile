@@ -7,6 +7,7 @@ export GOFLAGS ?= -buildvcs=false
 BUF_VERSION := v1.75.0
 BUF         := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
+UNIT_MODULES := ./contracts/... ./gen/... ./services/...
 
 .PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench fuzz ci
 
@@ -24,9 +25,9 @@ run:
 test:
 	@bash .ci/test
 
-## test-unit: every module but the container tests in test/
+## test-unit: every module but the container tests in test/, with -race
 test-unit:
-	go test -count=1 ./contracts/... ./gen/... ./services/...
+	go test -race -count=1 $(UNIT_MODULES)
 
 ## test-e2e: the container tests only
 test-e2e:

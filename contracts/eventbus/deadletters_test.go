@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 	testpbv1 "github.com/activitychat/chat/contracts/internal/testpb/v1"
 )
 
-// A handler that hangs past the ack wait makes the server give up with a
-// MAX_DELIVERIES advisory, and the forwarder dead-letters the message.
+// A handler that hangs past the ack wait is redelivered until the delivery
+// backstop (MaxDeliver), which dead-letters it without calling the handler.
 func TestMaxDeliveriesAdvisoryIsDeadLettered(t *testing.T) {
 	_, js := runServer(t)
 	release := make(chan struct{})
@@ -24,6 +25,7 @@ func TestMaxDeliveriesAdvisoryIsDeadLettered(t *testing.T) {
 	r := eventbus.NewRouter(js,
 		eventbus.WithRetry(eventbus.Retry{MaxRetries: 1, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond, Multiplier: 1, MaxHold: time.Second}),
 		eventbus.WithAckWait(300*time.Millisecond),
+		eventbus.WithMaxDeliver(3),
 		eventbus.WithDrainTimeout(time.Second))
 	testpbv1.SubscribePing(r, hung)
 	startRouter(t, r)
@@ -34,7 +36,7 @@ func TestMaxDeliveriesAdvisoryIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl := deadLetters(t, js, 1)[0]
-	if dl.StreamSeq != ack.Sequence || dl.Reason != "max deliveries (2) reached" || dl.Deliveries != 2 {
+	if dl.StreamSeq != ack.Sequence || !strings.HasPrefix(dl.Reason, "crash loop or delivery backstop: delivered 3 times") || dl.Deliveries != 3 {
 		t.Fatalf("dead letter = %+v", dl)
 	}
 }

@@ -19,36 +19,117 @@
 // # Consuming
 //
 // A Router runs the subscriptions of one service. Each subscription is a
-// durable pull consumer filtered to one subject. For every message the router
-// decodes by Content-Type (JSON when absent), validates, and calls the typed
-// handler. The handler's error decides what happens, from the outermost
-// layer in:
+// durable pull consumer filtered to one subject, worked by up to
+// WithConcurrency handlers. For every message the router decodes by
+// Content-Type (JSON when absent), validates, and calls the typed handler.
+// The handler's error decides what happens, from the outermost layer in:
 //
-//  1. recover: a panic becomes a retryable error.
+//  1. recover: a panic becomes a handler failure.
 //  2. dead letter: a permanent error (decoding, validation, an unknown
-//     content type, or one wrapped with Permanent) terminates the message
-//     with its reason; JetStream's MSG_TERMINATED advisory sends it to the
-//     dead-letter queue.
+//     content type, or one wrapped with Permanent) dead-letters the message
+//     on this delivery, with the error as its reason.
 //  3. hold: an error wrapped with Unavailable says the world is down, not the
-//     message: the subscription stops fetching, keeps the messages it holds
-//     alive with in-progress acks, and probes with one of them until the
-//     handler stops saying Unavailable. Held messages spend no delivery;
-//     messages the server had already sent to the pull request that is
-//     given up when the subscription stops are redelivered once, after the
-//     ack wait, when it resumes. An error wrapped with NotReady holds just
-//     that message, retrying it in place with backoff for up to
-//     Retry.MaxHold.
-//  4. retry: any other error is retried with NakWithDelay and exponential
-//     backoff from Retry; the last allowed delivery is terminated instead,
-//     with the error as its reason.
-//  5. the handler.
+//     message: the subscription stops fetching, holds the messages it has,
+//     and probes with one of them at a time, backing off, until the handler
+//     answers anything else; then it resumes with the held messages.
+//  4. wait: an error wrapped with NotReady parks just that message, off its
+//     worker, and retries it with backoff for up to Retry.MaxHold; after
+//     that its NotReady answers count as handler failures.
+//  5. retry: any other error is a handler failure. The message is retried
+//     with NakWithDelay and exponential backoff from Retry, and
+//     dead-lettered on its Retry.MaxRetries+1st failure, with the error as
+//     its reason.
+//  6. the handler.
+//
+// # Delivery promises
+//
+// These hold while the stream keeps the message (see Bounds) and the process
+// can talk to NATS; a message is only ever acknowledged when its handler
+// returned nil or its dead letter is stored.
+//
+//   - At least once. Handlers must be idempotent: a crash, a lost
+//     acknowledgement, or a handler that outlives its delivery makes the
+//     server deliver a message again, to this or another replica.
+//   - The retry budget counts handler failures only. The runtime records
+//     them per durable consumer and stream sequence in the key-value bucket
+//     BudgetBucket(stream) (read on redeliveries only, written on failures
+//     only, deleted after the final outcome), and dead-letters after
+//     Retry.MaxRetries+1 failures. Holding for an outage, waiting after
+//     NotReady, prefetch, drains, restarts and crashes spend none of it.
+//   - Nothing waits unattended. A subscription fetches only as many
+//     messages as it has free handlers, so no message waits in the process
+//     for a worker. One keeper goroutine per subscription sends in-progress
+//     acks (when a third of the ack wait has passed) for every message the
+//     subscription holds, has parked or is handling, so no wait, probe or
+//     slow handler lets another message's ack wait run out. A parked or
+//     held message holds no handler: the messages behind it flow past it.
+//   - Handlers have a deadline. A handler's context ends one ack wait
+//     (WithAckWait) after the call starts, and the runtime keeps the
+//     delivery alive until then, so the server redelivers it no sooner
+//     than half an ack wait after the context ends. The runtime tracks each
+//     delivery's ack deadline: a failure that comes after it, less a margin
+//     of a tenth of the ack wait (at most 1s), is dropped (outcome "stale")
+//     and never naked, retried or dead-lettered; the redelivery decides. A
+//     late success is still acknowledged.
+//   - A dead letter is stored before its message is given up. The runtime
+//     publishes the dead letter to the DLQ and waits for the DLQ stream to
+//     store it, under the Nats-Msg-Id that the advisory forwarder uses too
+//     (stream, sequence, consumer), and only then terminates the message.
+//     When the store fails the message is not terminated but retried after
+//     Retry.MaxInterval; a spent budget is recorded first, so the next
+//     delivery dead-letters without calling the handler again.
+//   - A crash loop ends in the DLQ. The consumer's MaxDeliver (WithMaxDeliver,
+//     by default Retry.MaxRetries+1+DefaultExtraDeliveries) backs up the
+//     budget for a message whose handler never finishes: it crashes the
+//     process, hangs, or the process restarts on every delivery. On the
+//     delivery that reaches MaxDeliver the runtime dead-letters the message
+//     without calling the handler, with a reason that starts "crash loop or
+//     delivery backstop". Every server delivery counts towards it, so a
+//     message that is innocent can reach it only after MaxDeliver-
+//     MaxRetries-1 (by default 10) deliveries that ended without an outcome
+//     (restarts, drains or crashes while it was in flight, held or parked).
+//     If the process dies on that last delivery too, the server's
+//     MAX_DELIVERIES advisory takes the message to the forwarder.
+//
+// Shutdown: when Run's context ends, the router stops fetching, lets running
+// handlers finish for up to the drain timeout (WithDrainTimeout), and gives
+// the parked and held messages back with a Nak (a parked one keeps the rest
+// of its delay), for another replica or the next run. That spends one server
+// delivery towards MaxDeliver and none of the budget. A message the server
+// sends to a pull request after shutdown began comes back after the ack
+// wait, at the same cost.
+//
+// # Bounds
+//
+// What the runtime cannot promise, and what it costs:
+//
+//   - Power failure. nats-server writes its file store to disk every two
+//     minutes by default (sync_interval). A power failure of the server's
+//     machine, not a process crash, can lose what it acknowledged since the
+//     last sync: published messages, acks (those messages are delivered
+//     again), failure counts (those messages get more retries) and dead
+//     letters (a message terminated in the same window may be gone from the
+//     DLQ too, or not). Sync on every write (sync_interval: always, the
+//     embedded server's sync option) closes this at the throughput cost
+//     measured in the README. A replicated (R3) stream loses nothing unless
+//     a majority of its servers lose power together.
+//   - Operator actions. Deleting a durable consumer makes the router create
+//     it again from the start of the stream: every message is handled again
+//     (idempotently) and nothing is lost. Deleting or purging a stream, or
+//     limits (MaxAge, MaxMsgs, MaxBytes) that remove messages, lose the
+//     messages removed, also ones not handled yet or waiting for a retry.
+//     Deleting the failure-count bucket resets the budgets (more retries,
+//     never fewer); a count also expires after 7 days. Deleting or purging
+//     dead letters loses them. Changing a consumer's AckWait or MaxDeliver
+//     by hand is undone by the next provisioning.
 //
 // # Dead letters
 //
-// JetStream publishes MAX_DELIVERIES and MSG_TERMINATED advisories as core
-// NATS messages. The router captures them in a stream (<STREAM>_ADVISORIES),
-// and a durable forwarder fetches each original message by stream sequence
-// and republishes it byte for byte to <subject>.dlq, stored in <STREAM>_DLQ,
-// with Dlq-* headers that say why. DeadLetters lists, shows, replays and
-// purges them.
+// A subscription stores its dead letters itself, as above. The router also
+// captures JetStream's MAX_DELIVERIES advisories in a stream
+// (<STREAM>_ADVISORIES), and a durable forwarder fetches each original
+// message by stream sequence and stores its dead letter, for a message whose
+// last delivery the runtime could not settle. A dead letter is the original,
+// byte for byte, on <subject>.dlq, stored in <STREAM>_DLQ, with Dlq-*
+// headers that say why. DeadLetters lists, shows, replays and purges them.
 package eventbus

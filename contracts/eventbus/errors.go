@@ -10,12 +10,13 @@ var (
 	// dead-lettered at once. Wrap errors with Permanent.
 	ErrPermanent = errors.New("permanent failure")
 	// ErrUnavailable marks an error that says a dependency is down: the
-	// subscription holds its messages and probes. Wrap errors with
-	// Unavailable.
+	// subscription stops fetching, holds its messages and probes. Wrap
+	// errors with Unavailable.
 	ErrUnavailable = errors.New("dependency unavailable")
 	// ErrNotReady marks an error that says the message came too early, for
 	// example a member joined a group that is not created yet: the message
-	// is retried in place for up to Retry.MaxHold. Wrap errors with NotReady.
+	// is parked, off its worker, and retried with backoff for up to
+	// Retry.MaxHold. Wrap errors with NotReady.
 	ErrNotReady = errors.New("not ready yet")
 	// ErrUnknownContentType is returned for a message whose Content-Type
 	// header names no codec. It is permanent.
@@ -53,13 +54,16 @@ func classify(class, err error) error {
 func Permanent(err error) error { return classify(ErrPermanent, err) }
 
 // Unavailable marks err as a dependency outage: the subscription stops
-// fetching, holds its messages without spending deliveries and probes until
-// the handler stops returning Unavailable errors. Unavailable(nil) is nil.
+// fetching, holds its messages, keeping them alive, and probes with one of
+// them at a time until the handler answers anything else. Holding spends
+// no retry budget. Unavailable(nil) is nil.
 func Unavailable(err error) error { return classify(ErrUnavailable, err) }
 
-// NotReady marks err as "this message came too early": it is retried in
-// place with backoff, without spending deliveries, for up to Retry.MaxHold,
-// and then retried like any other error. NotReady(nil) is nil.
+// NotReady marks err as "this message came too early": the message is
+// parked off its worker, kept alive, and retried with backoff for up to
+// Retry.MaxHold without spending retry budget; the messages behind it flow
+// past it. After MaxHold, NotReady counts as a handler failure. NotReady(nil)
+// is nil.
 func NotReady(err error) error { return classify(ErrNotReady, err) }
 
 // permanentf returns a permanent error wrapping both class and the cause.

@@ -33,10 +33,19 @@ type Meta struct {
 	// StreamSeq is the message's sequence in the stream; with Stream it
 	// identifies the message for ever.
 	StreamSeq uint64
-	// Delivery counts deliveries of this message, starting at 1.
+	// Delivery counts the server's deliveries of this message, starting at
+	// 1. Restarts, drains and crashes add deliveries as well as failures.
 	Delivery uint64
-	// MaxDeliver is the most deliveries the consumer allows.
+	// MaxDeliver is the most deliveries the consumer allows: the crash-loop
+	// backstop, above the retry budget (see WithMaxDeliver).
 	MaxDeliver int
+	// Attempt counts the handler failures of this message so far, plus
+	// one: it is 1 until the handler has failed. Holds, waits, restarts and
+	// crashes do not add to it.
+	Attempt int
+	// MaxAttempts is Retry.MaxRetries+1: a failure on this attempt
+	// dead-letters the message.
+	MaxAttempts int
 	// Published is when the stream stored the message.
 	Published time.Time
 	// MsgID is the message's Nats-Msg-Id header.

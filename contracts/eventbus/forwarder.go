@@ -14,7 +14,11 @@ import (
 
 // forwardedAdvisories are the advisories the forwarder turns into dead
 // letters, and the ones the advisory streams the router creates capture.
-var forwardedAdvisories = []string{advisoryMaxDeliveries, advisoryTerminated}
+// Only MAX_DELIVERIES: a subscription stores every dead letter itself before
+// it terminates the message, so a MSG_TERMINATED advisory has nothing left
+// to add, and a stale Term (one whose redelivery was already acked) must not
+// dead-letter an applied message.
+var forwardedAdvisories = []string{advisoryMaxDeliveries}
 
 // Bounds of the forwarder's own retries: an advisory it cannot forward is
 // retried forwardAttempts times, backing off from forwardBackoff up to

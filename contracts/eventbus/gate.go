@@ -1,30 +1,28 @@
 package eventbus
 
 import (
-	"context"
 	"sync"
-
-	"github.com/nats-io/nats.go/jetstream"
+	"time"
 )
 
 // gate stops a subscription while its dependency is unavailable and keeps
-// the messages it holds meanwhile.
+// the deliveries it holds meanwhile. The keeper keeps them alive; the probe
+// takes one at a time to learn whether the dependency is back.
 type gate struct {
 	mu     sync.Mutex
-	err    error           // why the gate is closed; nil while open
-	opened chan struct{}   // closed while the gate is open
-	closed chan struct{}   // closed while the gate is closed
-	held   []jetstream.Msg // messages held while closed
+	err    error         // why the gate is closed; nil while open
+	opened chan struct{} // closed while the gate is open
+	held   []*delivery   // deliveries held while closed
 }
 
 func newGate() *gate {
-	g := &gate{opened: make(chan struct{}), closed: make(chan struct{})}
+	g := &gate{opened: make(chan struct{})}
 	close(g.opened)
 	return g
 }
 
 // close closes the gate for err and reports whether it was open, in which
-// case the caller starts the hold loop.
+// case the caller starts the probe.
 func (g *gate) close(err error) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -34,18 +32,16 @@ func (g *gate) close(err error) bool {
 	}
 	g.err = err
 	g.opened = make(chan struct{})
-	close(g.closed)
 	return true
 }
 
 // open opens the gate and returns the messages held meanwhile.
-func (g *gate) open() []jetstream.Msg {
+func (g *gate) open() []*delivery {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.err != nil {
 		g.err = nil
 		close(g.opened)
-		g.closed = make(chan struct{})
 	}
 	held := g.held
 	g.held = nil
@@ -54,18 +50,33 @@ func (g *gate) open() []jetstream.Msg {
 
 // hold keeps m while the gate is closed and reports whether it did; when the
 // gate is open the caller handles m itself.
-func (g *gate) hold(m jetstream.Msg) bool {
+func (g *gate) hold(m *delivery) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.err == nil {
 		return false
 	}
+	m.due = time.Time{}
 	g.held = append(g.held, m)
 	return true
 }
 
+// isOpen reports whether the gate is open.
+func (g *gate) isOpen() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err == nil
+}
+
+// openCh returns a channel that is closed while the gate is open.
+func (g *gate) openCh() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.opened
+}
+
 // pop takes the oldest held message, or nil.
-func (g *gate) pop() jetstream.Msg {
+func (g *gate) pop() *delivery {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.held) == 0 {
@@ -77,16 +88,16 @@ func (g *gate) pop() jetstream.Msg {
 }
 
 // pushFront puts m back as the oldest held message.
-func (g *gate) pushFront(m jetstream.Msg) {
+func (g *gate) pushFront(m *delivery) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.held = append([]jetstream.Msg{m}, g.held...)
+	g.held = append([]*delivery{m}, g.held...)
 }
 
 // each calls f for every held message.
-func (g *gate) each(f func(jetstream.Msg)) {
+func (g *gate) each(f func(*delivery)) {
 	g.mu.Lock()
-	held := append([]jetstream.Msg(nil), g.held...)
+	held := append([]*delivery(nil), g.held...)
 	g.mu.Unlock()
 	for _, m := range held {
 		f(m)
@@ -98,24 +109,4 @@ func (g *gate) reason() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.err
-}
-
-// wait blocks until the gate is open or ctx is done.
-func (g *gate) wait(ctx context.Context) error {
-	g.mu.Lock()
-	ch := g.opened
-	g.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// closing returns a channel that is closed when the gate closes.
-func (g *gate) closing() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.closed
 }

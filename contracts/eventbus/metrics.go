@@ -12,6 +12,8 @@ const (
 	outcomeRetry      = "retry"       // failed, redelivery scheduled
 	outcomeDeadLetter = "dead_letter" // terminated, on its way to the DLQ
 	outcomeHold       = "hold"        // dependency unavailable, message held
+	outcomeWait       = "wait"        // not ready, parked to run again later
+	outcomeStale      = "stale"       // failed after its ack wait: dropped, the redelivery decides
 )
 
 // metrics are the router's Prometheus metrics. The first three keep the
@@ -40,11 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"subject", "outcome"})),
 		handled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_handler_total",
-			Help: "Messages handled, by subject and outcome (ack, retry, dead_letter, hold).",
+			Help: "Messages handled, by subject and outcome (ack, retry, dead_letter, hold, wait, stale).",
 		}, []string{"subject", "outcome"})),
 		errors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_handler_errors_total",
-			Help: "Handler failures, by subject and outcome (retry, dead_letter, hold).",
+			Help: "Handler failures, by subject and outcome (retry, dead_letter, hold, stale).",
 		}, []string{"subject", "outcome"})),
 		deadLetters: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_dead_letters_total",
@@ -108,10 +110,10 @@ func (m *metrics) forSubject(subject string) *subMetrics {
 		inFlight:    m.inFlight.WithLabelValues(subject),
 		held:        m.held.WithLabelValues(subject),
 	}
-	for _, o := range []string{outcomeAck, outcomeRetry, outcomeDeadLetter, outcomeHold} {
+	for _, o := range []string{outcomeAck, outcomeRetry, outcomeDeadLetter, outcomeHold, outcomeWait, outcomeStale} {
 		sm.duration[o] = m.duration.WithLabelValues(subject, o)
 		sm.handled[o] = m.handled.WithLabelValues(subject, o)
-		if o != outcomeAck {
+		if o != outcomeAck && o != outcomeWait {
 			sm.errors[o] = m.errors.WithLabelValues(subject, o)
 		}
 	}

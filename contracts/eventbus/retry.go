@@ -9,8 +9,10 @@ import (
 // Retry is the retry policy of a subscription. Its zero value means
 // DefaultRetry.
 type Retry struct {
-	// MaxRetries is how often a failed message is retried; the consumer's
-	// MaxDeliver is MaxRetries+1.
+	// MaxRetries is how often a message whose handler failed is retried:
+	// the message is dead-lettered when its handler fails for the
+	// MaxRetries+1st time. Only handler failures count; see the package
+	// documentation.
 	MaxRetries int
 	// InitialInterval is the delay before the first retry.
 	InitialInterval time.Duration
@@ -18,13 +20,14 @@ type Retry struct {
 	MaxInterval time.Duration
 	// Multiplier grows the delay from one retry to the next.
 	Multiplier float64
-	// MaxHold is how long a NotReady message is retried in place before it
-	// is retried like any other failure.
+	// MaxHold is how long a NotReady message is parked and retried, with
+	// the same backoff, before its NotReady answers count as handler
+	// failures. It is counted per delivery: a restart starts it again.
 	MaxHold time.Duration
 }
 
 // DefaultRetry is the seed's policy: 3 retries, 100ms doubling up to 10s; a
-// NotReady message is held for up to 2 minutes.
+// NotReady message waits for up to 2 minutes.
 var DefaultRetry = Retry{
 	MaxRetries:      3,
 	InitialInterval: 100 * time.Millisecond,

@@ -184,12 +184,21 @@ func (r *Router) Provision(ctx context.Context) error {
 			return err
 		}
 	}
+	budgets := map[string]jetstream.KeyValue{}
+	for _, name := range streams {
+		kv, err := ensureBudget(ctx, r.js, name, r.cfg.replicas)
+		if err != nil {
+			return err
+		}
+		budgets[name] = kv
+	}
 	for _, s := range subs {
 		c, err := r.js.CreateOrUpdateConsumer(ctx, s.stream, s.consumerConfig())
 		if err != nil {
 			return fmt.Errorf("eventbus: consumer %s on stream %s: %w", s.cfg.durable, s.stream, err)
 		}
-		s.consumer = c
+		s.setCons(c)
+		s.setBudget(budgets[s.stream])
 	}
 	return nil
 }
@@ -220,10 +229,11 @@ func (r *Router) pollLag(ctx context.Context, subs []*subscription) {
 	defer t.Stop()
 	for {
 		for _, s := range subs {
-			if s.consumer == nil {
+			c := s.cons()
+			if c == nil {
 				continue
 			}
-			info, err := s.consumer.Info(ctx)
+			info, err := c.Info(ctx)
 			if err != nil {
 				continue
 			}

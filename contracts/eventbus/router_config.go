@@ -48,6 +48,7 @@ type subConfig struct {
 	// asks for; see Policy.
 	noDeadLetter bool
 	orderingKey  string
+	maxDeliver    int // 0: Retry.MaxRetries+1+DefaultExtraDeliveries
 }
 
 func defaultRouterConfig() routerConfig {
@@ -133,30 +134,53 @@ func WithProbeInterval(d time.Duration) RouterOption {
 	return routerOptionFunc(func(c *routerConfig) { c.probeInterval = d })
 }
 
-// WithRetry sets the retry policy. The consumer's MaxDeliver is
-// r.MaxRetries+1. The default is DefaultRetry.
+// WithRetry sets the retry policy. A message is dead-lettered when its
+// handler failed r.MaxRetries+1 times; the runtime counts the failures
+// itself (see WithMaxDeliver). The default is DefaultRetry.
 func WithRetry(r Retry) Option {
 	return option(func(c *subConfig) { c.retry = r.orDefault() })
 }
 
 // WithConcurrency sets how many handlers of one subscription run at once in
-// this process. The default is 64.
+// this process. It also bounds prefetch: the subscription fetches only as
+// many messages as it has handlers free. Parked and held messages hold no
+// handler. The default is 64.
 func WithConcurrency(n int) Option {
 	return option(func(c *subConfig) { c.concurrency = n })
 }
 
-// WithAckWait sets how long the server waits for an acknowledgement before
-// it redelivers; handlers get a context that ends a little before it. The
-// default is 30s.
+// WithAckWait sets how long the server waits for an acknowledgement, or an
+// in-progress ack, before it redelivers. The runtime sends in-progress acks
+// for every message it holds, parks or handles, so the ack wait only runs
+// out when this process stops keeping a message (a crash, a lost
+// connection, a hung handler). A handler's context ends one ack wait after
+// the call starts; the runtime keeps the delivery alive until then, so the
+// server redelivers it no sooner than half an ack wait after the context
+// ends. A result that comes after the runtime's own estimate of the ack
+// deadline is dropped, and the redelivery decides. The default is 30s.
 func WithAckWait(d time.Duration) Option {
 	return option(func(c *subConfig) { c.ackWait = d })
 }
 
 // WithMaxAckPending bounds the messages delivered but not yet acknowledged
-// across all replicas of the consumer, held ones included. The default is
-// 1024.
+// across all replicas of the consumer, held and parked ones included: it
+// is how many NotReady messages can wait at once before the consumer stops
+// delivering. The default is 1024.
 func WithMaxAckPending(n int) Option {
 	return option(func(c *subConfig) { c.maxAckPending = n })
+}
+
+// WithMaxDeliver sets the consumer's MaxDeliver, the backstop for a message
+// whose handler never finishes: it crashes the process, hangs past its
+// deadline, or the process restarts on every delivery. On the delivery
+// that reaches n the runtime dead-letters the message without calling the
+// handler, with a reason that says so. Every server delivery counts against
+// it, handler failures and also restarts, drains and crashes, so n must
+// leave room above the retry budget: values below Retry.MaxRetries+2 are
+// raised to it. The default, 0, means Retry.MaxRetries+1+
+// DefaultExtraDeliveries.
+func WithMaxDeliver(n int) Option {
+	return option(func(c *subConfig) { c.maxDeliver = n })
 }
 
 // WithDurable overrides the durable consumer name of one subscription.

@@ -130,7 +130,7 @@ func TestRetryWithBackoffThenDeadLetter(t *testing.T) {
 		}
 	}
 	if dl.StreamSeq != ack.Sequence || dl.Deliveries != 4 || dl.Subject != testpbv1.PingSubject ||
-		!strings.Contains(dl.Reason, "retries exhausted after 4 deliveries: chat said no") {
+		!strings.Contains(dl.Reason, "retries exhausted after 4 handler failures: chat said no") {
 		t.Errorf("dead letter = %+v", dl)
 	}
 }

@@ -20,9 +20,13 @@ type handleFunc func(context.Context, jetstream.Msg, *Meta) (proto.Message, erro
 // maxReasonLen bounds the reason given to TermWithReason.
 const maxReasonLen = 1024
 
-// drainPoll is how long a worker waits for another buffered message once
-// the router is shutting down.
-const drainPoll = 100 * time.Millisecond
+// deadLetterTimeout bounds how long storing one dead letter may take.
+const deadLetterTimeout = 10 * time.Second
+
+// DefaultExtraDeliveries is how many deliveries beyond the retry budget the
+// consumer allows by default: MaxDeliver is Retry.MaxRetries+1+10. See
+// WithMaxDeliver.
+const DefaultExtraDeliveries = 10
 
 // subscription consumes one subject through one durable consumer.
 type subscription struct {
@@ -32,11 +36,56 @@ type subscription struct {
 	stream  string
 	handle  handleFunc
 
-	consumer jetstream.Consumer
+	consMu   sync.Mutex
+	consumer jetstream.Consumer // guarded by consMu: the restart path replaces it
+	budget   jetstream.KeyValue // guarded by consMu: handler-failure counts, set by Provision
+
+	stopping context.Context // run's context: done when shutting down
 	gate     *gate
+	lot      *lot
 	m        *subMetrics
 	log      *slog.Logger
-	wg       sync.WaitGroup // workers and handlers of held messages
+
+	work    chan *delivery // deliveries for the workers; never blocks, see fetch.go
+	slotMu  sync.Mutex
+	free    int           // free slots, guarded by slotMu
+	freed   chan struct{} // a slot was released
+	runners []*runner     // the workers, then the probe
+	wg      sync.WaitGroup
+}
+
+func (s *subscription) cons() jetstream.Consumer {
+	s.consMu.Lock()
+	defer s.consMu.Unlock()
+	return s.consumer
+}
+
+func (s *subscription) setCons(c jetstream.Consumer) {
+	s.consMu.Lock()
+	s.consumer = c
+	s.consMu.Unlock()
+}
+
+func (s *subscription) budgetKV() jetstream.KeyValue {
+	s.consMu.Lock()
+	defer s.consMu.Unlock()
+	return s.budget
+}
+
+func (s *subscription) setBudget(kv jetstream.KeyValue) {
+	s.consMu.Lock()
+	s.budget = kv
+	s.consMu.Unlock()
+}
+
+// maxDeliver is the consumer's MaxDeliver: the crash-loop backstop, above
+// the retry budget.
+func (s *subscription) maxDeliver() int {
+	budget := s.cfg.retry.MaxRetries + 1
+	if s.cfg.maxDeliver == 0 {
+		return budget + DefaultExtraDeliveries
+	}
+	return max(s.cfg.maxDeliver, budget+1)
 }
 
 func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
@@ -47,37 +96,54 @@ func (s *subscription) consumerConfig() jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.ackWait,
-		MaxDeliver:    s.cfg.retry.MaxRetries + 1,
+		MaxDeliver:    s.maxDeliver(),
 		MaxAckPending: s.cfg.maxAckPending,
 	})
 }
 
-// run consumes until ctx is done, then waits up to the drain timeout for the
-// running handlers.
+// expiryMargin is how long before the local estimate of a delivery's ack
+// deadline the runtime stops acting on it: it covers the time a Nak or Term
+// takes to reach the server.
+func (s *subscription) expiryMargin() time.Duration {
+	return min(s.cfg.ackWait/10, time.Second)
+}
+
+// expired reports whether the server may already have redelivered d.
+func (s *subscription) expired(d *delivery, now time.Time) bool {
+	return !now.Before(d.expiresAt(s.cfg.ackWait).Add(-s.expiryMargin()))
+}
+
+// run consumes until ctx is done. Then it stops fetching, lets the workers
+// finish what they hold for up to the drain timeout, and gives the parked
+// and held deliveries back to the server. Every goroutine it starts has
+// ended when it returns, except a handler that outlives the drain timeout.
 func (s *subscription) run(ctx context.Context) {
+	s.stopping = ctx
 	s.m = s.router.metrics.forSubject(s.subject)
 	s.log = s.router.log.With(slog.String("subject", s.subject), slog.String("consumer", s.cfg.durable))
-	for s.gate.wait(ctx) == nil {
-		it, err := s.consumer.Messages(
-			jetstream.PullMaxMessages(max(2*s.cfg.concurrency, 128)),
-			// Bounds how long a pull request can sit unanswered, and so
-			// any pause in fetching, to a few seconds.
-			jetstream.PullExpiry(5*time.Second))
-		if err == nil {
-			err = s.consume(ctx, it)
-		}
-		if err != nil && ctx.Err() == nil {
-			// The consumer may be gone (deleted by an operator, or lost
-			// with a stream): create it again before consuming again.
-			s.log.Warn("consuming stopped; restarting", slog.Any("error", err))
-			sleep(ctx, time.Second)
-			if c, cerr := s.router.js.CreateOrUpdateConsumer(ctx, s.stream, s.consumerConfig()); cerr == nil {
-				s.consumer = c
-			} else {
-				s.log.Error("cannot create the consumer again", slog.Any("error", cerr))
-			}
-		}
+	s.lot = newLot()
+	s.work = make(chan *delivery, s.cfg.concurrency)
+	s.free = s.cfg.concurrency
+	s.freed = make(chan struct{}, 1)
+	s.runners = make([]*runner, s.cfg.concurrency+1)
+	for i := range s.runners {
+		s.runners[i] = &runner{}
 	}
+
+	keepCtx, stopKeeping := context.WithCancel(context.Background())
+	var keeper sync.WaitGroup
+	keeper.Go(func() { s.keep(keepCtx) })
+
+	for _, r := range s.runners[:s.cfg.concurrency] {
+		s.wg.Go(func() {
+			for d := range s.work {
+				s.execute(r, d, false)
+				s.release(1)
+			}
+		})
+	}
+	s.fetchLoop(ctx)
+
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -85,271 +151,290 @@ func (s *subscription) run(ctx context.Context) {
 	case <-time.After(s.router.cfg.drainTimeout):
 		s.log.Warn("drain timeout: handlers still running", slog.Duration("timeout", s.router.cfg.drainTimeout))
 	}
-}
+	stopKeeping()
+	keeper.Wait()
 
-// consume handles the messages of it until it is drained, when ctx is done
-// or the gate closes, and returns nil; or until consuming fails, and returns
-// why. On shutdown it returns without waiting for the running handlers; run
-// waits for them.
-func (s *subscription) consume(ctx context.Context, it jetstream.MessagesContext) error {
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
-	// Stop fetching as soon as the gate closes; what is buffered is still
-	// handed out, and held.
-	stopOnClose := make(chan struct{})
-	defer close(stopOnClose)
-	closing := s.gate.closing()
-	go func() {
-		select {
-		case <-stopOnClose:
-		case <-closing:
-			it.Drain()
+	// Give what waits back to the server for another replica or the next
+	// run. The retry budget is kept apart, so this spends none of it; it
+	// spends one server delivery (see WithMaxDeliver). A parked delivery
+	// keeps the rest of its delay.
+	now := time.Now()
+	for _, d := range s.lot.drain() {
+		if !s.expired(d, now) {
+			_ = d.msg.NakWithDelay(max(d.due.Sub(now), 0))
 		}
-	}()
-	// Each worker takes its next message from the iterator itself, so a
-	// message is handled by the goroutine that received it.
-	var workers sync.WaitGroup
-	var failure error
-	var once sync.Once
-	for range s.cfg.concurrency {
-		s.wg.Add(1) // run waits for the workers when it drains
-		workers.Go(func() {
-			defer s.wg.Done()
-			for {
-				msg, err := it.Next(jetstream.NextContext(ctx))
-				if err != nil && ctx.Err() != nil {
-					// Shutting down: handle what is still buffered, then
-					// stop without waiting for the drain to finish.
-					msg, err = it.Next(jetstream.NextMaxWait(drainPoll))
-					if err != nil {
-						return
-					}
-				}
-				if err != nil {
-					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						once.Do(func() { failure = err })
-						it.Stop()
-					}
-					return
-				}
-				s.handleMsg(ctx, msg)
-			}
-		})
 	}
-	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
-	select {
-	case <-done:
-		return failure
-	case <-ctx.Done():
-		return nil
+	for _, d := range s.gate.open() {
+		s.m.held.Dec()
+		if !s.expired(d, now) {
+			_ = d.msg.Nak()
+		}
 	}
 }
 
-// handleMsg holds msg while the gate is closed and processes it otherwise.
-func (s *subscription) handleMsg(ctx context.Context, msg jetstream.Msg) {
-	if s.gate.hold(msg) {
-		s.m.held.Inc()
-		return
-	}
-	s.process(ctx, msg, false)
-}
-
-// dispatch handles a message that was held, on a goroutine of its own.
-func (s *subscription) dispatch(ctx context.Context, msg jetstream.Msg) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.handleMsg(ctx, msg)
-	}()
-}
-
-// process handles one delivery of msg. When probing, an Unavailable result
-// is not held but reported by returning true.
-func (s *subscription) process(ctx context.Context, msg jetstream.Msg, probing bool) (unavailable bool) {
-	start := time.Now()
-	md, err := msg.Metadata()
+// prepare reads d's metadata and, on a redelivery, its handler failures so
+// far. It reports false when d is done with: dead-lettered because the
+// delivery backstop or the retry budget is spent, or unreadable.
+func (s *subscription) prepare(d *delivery) bool {
+	md, err := d.msg.Metadata()
 	if err != nil {
 		s.log.Error("not a JetStream message", slog.Any("error", err))
 		return false
 	}
-	meta := Meta{
+	d.md = md
+	d.meta = Meta{
 		Subject:     s.subject, // also for a replay (replay.go)
 		Stream:      md.Stream,
 		Consumer:    md.Consumer,
 		StreamSeq:   md.Sequence.Stream,
 		Delivery:    md.NumDelivered,
-		MaxDeliver:  s.cfg.retry.MaxRetries + 1,
+		MaxDeliver:  s.maxDeliver(),
+		Attempt:     1,
+		MaxAttempts: s.cfg.retry.MaxRetries + 1,
 		Published:   md.Timestamp,
-		MsgID:       msg.Headers().Get(jetstream.MsgIDHeader),
-		Traceparent: msg.Headers().Get(HeaderTraceparent),
-		Header:      msg.Headers(),
+		MsgID:       d.msg.Headers().Get(jetstream.MsgIDHeader),
+		Traceparent: d.msg.Headers().Get(HeaderTraceparent),
+		Header:      d.msg.Headers(),
 	}
-	if md.NumDelivered > 1 && !probing {
-		s.m.redelivered.Inc()
+	d.prepared = true
+	if md.NumDelivered == 1 {
+		return true
 	}
-	s.m.inFlight.Inc()
-	defer s.m.inFlight.Dec()
-
-	var event proto.Message
-	lastProgress := start
-	for attempt := 1; ; attempt++ {
-		event, err = s.call(ctx, msg, &meta)
-		if !errors.Is(err, ErrNotReady) || errors.Is(err, ErrPermanent) || time.Since(start) >= s.cfg.retry.MaxHold {
-			break
-		}
-		// Too early: retry in place, keeping the delivery alive.
-		if time.Since(lastProgress) >= s.cfg.ackWait/3 {
-			_ = msg.InProgress()
-			lastProgress = time.Now()
-		}
-		if !s.wait(ctx, msg, s.cfg.retry.Backoff(attempt)) {
-			_ = msg.Nak()
-			s.finish(ctx, outcomeRetry, start, meta, event, err)
-			return false
-		}
+	s.m.redelivered.Inc()
+	if n, err := s.loadFailures(d); err != nil {
+		s.log.Warn("cannot read the failure count; counting from here",
+			slog.Uint64("stream_seq", d.meta.StreamSeq), slog.Any("error", err))
+	} else {
+		d.failures = n
+		d.meta.Attempt = n + 1
 	}
 	switch {
-	case err == nil:
-		_ = msg.Ack()
-		s.finish(ctx, outcomeAck, start, meta, event, nil)
+	case md.NumDelivered >= uint64(s.maxDeliver()):
+		s.deadLetter(d, time.Now(), deadLetterMaxDeliveries, nil, fmt.Sprintf(
+			"crash loop or delivery backstop: delivered %d times (MaxDeliver) with %d handler failures recorded; "+
+				"the handler did not finish (process crash, hang, or restart) on the earlier deliveries",
+			md.NumDelivered, d.failures), 0)
+		return false
+	case d.failures > s.cfg.retry.MaxRetries:
+		// The budget was spent on an earlier delivery that could not
+		// store its dead letter.
+		s.deadLetter(d, time.Now(), deadLetterTerminated, nil, fmt.Sprintf(
+			"retries exhausted after %d handler failures", d.failures), 0)
+		return false
+	}
+	return true
+}
+
+// execute runs one delivery on r and settles its outcome. When probing, an
+// Unavailable result is not held but reported by returning true.
+func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailable bool) {
+	if !d.prepared && !s.prepare(d) {
+		return false
+	}
+	if !probing && s.gate.hold(d) {
+		s.m.held.Inc()
+		return false
+	}
+	start := time.Now()
+	s.m.inFlight.Inc()
+	d.keepUntil.Store(start.Add(s.cfg.ackWait).UnixNano())
+	r.cur.Store(d)
+	event, err := s.call(d, start)
+	r.cur.Store(nil)
+	d.keepUntil.Store(0)
+	s.m.inFlight.Dec()
+	now := time.Now()
+
+	if err == nil {
+		// Even after the ack wait, an ack is right: the message is
+		// applied, and the redelivery, if any, is idempotent.
+		_ = d.msg.Ack()
+		s.forgetFailures(d)
+		s.finish(outcomeAck, start, d, event, nil)
+		return false
+	}
+	if s.expired(d, now) {
+		// The server may have redelivered the message: whatever this
+		// delivery says now, the redelivery decides.
+		s.finish(outcomeStale, start, d, event, err)
+		return false
+	}
+	switch {
 	case errors.Is(err, ErrPermanent):
-		s.terminate(msg, err.Error())
-		s.finish(ctx, outcomeDeadLetter, start, meta, event, err)
+		s.deadLetter(d, start, deadLetterTerminated, event, err.Error(), 0)
 	case errors.Is(err, ErrUnavailable):
 		if probing {
 			return true
 		}
 		if s.gate.close(err) {
 			s.log.Warn("dependency unavailable: holding messages and probing", slog.Any("error", err))
-			go s.holdLoop(ctx)
+			s.wg.Go(s.probe)
 		}
-		if s.gate.hold(msg) {
+		if s.gate.hold(d) {
 			s.m.held.Inc()
 		} else {
-			// The gate opened meanwhile: let the server redeliver at once.
-			_ = msg.NakWithDelay(0)
+			s.lot.readyNow([]*delivery{d}) // the gate opened meanwhile
 		}
-		s.finish(ctx, outcomeHold, start, meta, event, err)
-	case md.NumDelivered >= uint64(meta.MaxDeliver):
-		s.terminate(msg, fmt.Sprintf("retries exhausted after %d deliveries: %v", md.NumDelivered, err))
-		s.finish(ctx, outcomeDeadLetter, start, meta, event, err)
+		s.finish(outcomeHold, start, d, event, err)
+	case errors.Is(err, ErrNotReady) && d.heldFor(now) < s.cfg.retry.MaxHold:
+		if d.notReadySince.IsZero() {
+			d.notReadySince = start
+		}
+		d.notReadyTries++
+		s.lot.park(d, now.Add(s.cfg.retry.Backoff(d.notReadyTries)))
+		s.m.handled[outcomeWait].Inc()
 	default:
-		_ = msg.NakWithDelay(s.cfg.retry.Backoff(int(md.NumDelivered)))
-		s.finish(ctx, outcomeRetry, start, meta, event, err)
+		s.fail(d, start, event, err)
 	}
 	return false
 }
 
+// heldFor returns how long d has been answered NotReady.
+func (d *delivery) heldFor(now time.Time) time.Duration {
+	if d.notReadySince.IsZero() {
+		return 0
+	}
+	return now.Sub(d.notReadySince)
+}
+
+// fail counts a handler failure against the retry budget, and retries with
+// backoff or, once the budget is spent, dead-letters.
+func (s *subscription) fail(d *delivery, start time.Time, event proto.Message, err error) {
+	n := d.failures + 1
+	if n > s.cfg.retry.MaxRetries {
+		s.deadLetter(d, start, deadLetterTerminated, event,
+			fmt.Sprintf("retries exhausted after %d handler failures: %v", n, err), n)
+		return
+	}
+	if serr := s.storeFailures(d, n); serr != nil {
+		s.log.Warn("cannot record a handler failure; it will not count",
+			slog.Uint64("stream_seq", d.meta.StreamSeq), slog.Any("error", serr))
+	} else {
+		d.failures = n
+	}
+	_ = d.msg.NakWithDelay(s.cfg.retry.Backoff(n))
+	s.finish(outcomeRetry, start, d, event, err)
+}
+
+// deadLetter stores d's message in the dead-letter queue and waits for the
+// store, then terminates it. When the store fails, the message is not
+// given up: it is retried later, and failures, when above the recorded
+// count, is recorded so that the next delivery dead-letters without calling
+// the handler again.
+func (s *subscription) deadLetter(d *delivery, start time.Time, kind string, event proto.Message, reason string, failures int) {
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+	}
+	if s.router.cfg.deadLetters {
+		now := time.Now()
+		if s.expired(d, now) {
+			s.finish(outcomeStale, start, d, event, errors.New(reason))
+			return
+		}
+		d.touch(now) // a whole ack wait for the store and the Term
+		ctx, cancel := context.WithTimeout(context.Background(), min(deadLetterTimeout, s.cfg.ackWait-s.expiryMargin()))
+		_, err := s.router.storeDeadLetter(ctx, deadLetterRecord{
+			Subject:    d.meta.Subject,
+			Stream:     d.meta.Stream,
+			StreamSeq:  d.meta.StreamSeq,
+			Deliveries: d.md.NumDelivered,
+			Consumer:   d.meta.Consumer,
+			Kind:       kind,
+			Reason:     reason,
+			Header:     d.msg.Headers(),
+			Data:       d.msg.Data(),
+		})
+		cancel()
+		if err != nil {
+			s.log.Error("cannot store a dead letter; the message is retried later",
+				slog.Uint64("stream_seq", d.meta.StreamSeq), slog.Any("error", err))
+			if failures > d.failures && s.storeFailures(d, failures) == nil {
+				d.failures = failures
+			}
+			if !s.expired(d, time.Now()) {
+				_ = d.msg.NakWithDelay(s.cfg.retry.MaxInterval)
+			}
+			s.finish(outcomeRetry, start, d, event, err)
+			return
+		}
+	}
+	_ = d.msg.TermWithReason(reason)
+	s.forgetFailures(d)
+	s.finish(outcomeDeadLetter, start, d, event, errors.New(reason))
+}
+
 // call runs the handler, turning a panic into a retryable error. The
-// handler's context carries the message's traceparent and is not cancelled
-// by shutdown, so that draining lets it finish; handlers bound their own
-// calls (the ack wait bounds them all).
-func (s *subscription) call(ctx context.Context, msg jetstream.Msg, meta *Meta) (event proto.Message, err error) {
+// handler's context carries the message's traceparent; it is not cancelled
+// by shutdown, so that draining lets it finish, and it ends one ack wait
+// after the call starts. Until then the keeper keeps the delivery alive.
+func (s *subscription) call(d *delivery, start time.Time) (event proto.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	ctx = context.WithoutCancel(ctx)
-	if meta.Traceparent != "" {
-		ctx = ContextWithTraceparent(ctx, meta.Traceparent)
+	values := context.Background()
+	if d.meta.Traceparent != "" {
+		values = ContextWithTraceparent(values, d.meta.Traceparent)
 	}
-	return s.handle(ctx, msg, meta)
+	ctx := newHandlerContext(values, start.Add(s.cfg.ackWait))
+	defer ctx.release()
+	return s.handle(ctx, d.msg, &d.meta)
 }
 
-func (s *subscription) terminate(msg jetstream.Msg, reason string) {
-	if len(reason) > maxReasonLen {
-		reason = reason[:maxReasonLen]
-	}
-	_ = msg.TermWithReason(reason)
-}
-
-// wait sleeps for d while telling the server that msg is in progress, and
-// reports false when ctx ends first.
-func (s *subscription) wait(ctx context.Context, msg jetstream.Msg, d time.Duration) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	progress := time.NewTicker(s.cfg.ackWait / 3)
-	defer progress.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return true
-		case <-progress.C:
-			_ = msg.InProgress()
-		}
-	}
-}
-
-// holdLoop runs while the gate is closed: it keeps the held messages alive
-// and probes the dependency with one of them, backing off, until a probe
-// gets any answer other than Unavailable. Then it opens the gate and hands
-// the held messages back to the workers.
-func (s *subscription) holdLoop(ctx context.Context) {
-	progress := time.NewTicker(s.cfg.ackWait / 3)
-	defer progress.Stop()
+// probe runs while the gate is closed: it probes the dependency with one
+// held delivery at a time, backing off, until a probe gets any answer other
+// than Unavailable. Then it opens the gate and hands the held deliveries
+// back to the workers. The keeper keeps them alive meanwhile, so a slow
+// probe starves nothing; the probe's handler call is bounded like any
+// other. Shutdown ends the probing; run gives the held deliveries back.
+func (s *subscription) probe() {
 	delay := s.router.cfg.probeInterval
-	probe := time.NewTimer(delay)
-	defer probe.Stop()
+	probe := s.runners[len(s.runners)-1]
 	for {
-		select {
-		case <-ctx.Done():
-			// Shutting down: give the held messages back to the server
-			// for another replica.
-			for _, m := range s.gate.open() {
-				_ = m.Nak()
-				s.m.held.Dec()
-			}
+		sleep(s.stopping, delay)
+		if s.stopping.Err() != nil {
 			return
-		case <-progress.C:
-			s.gate.each(func(m jetstream.Msg) { _ = m.InProgress() })
-			continue
-		case <-probe.C:
 		}
-		m := s.gate.pop()
-		if m != nil {
+		if d := s.gate.pop(); d != nil {
 			s.m.held.Dec()
-			if s.process(ctx, m, true) {
-				s.gate.pushFront(m)
+			if s.execute(probe, d, true) {
+				s.gate.pushFront(d)
 				s.m.held.Inc()
 				delay = min(2*delay, max(s.cfg.retry.MaxInterval, s.router.cfg.probeInterval))
-				probe.Reset(delay)
 				continue
 			}
 		}
 		held := s.gate.open()
 		s.log.Info("dependency available again: resuming", slog.Int("held", len(held)))
-		for _, m := range held {
-			s.m.held.Dec()
-			s.dispatch(ctx, m)
-		}
+		s.m.held.Sub(float64(len(held)))
+		s.lot.readyNow(held)
 		return
 	}
 }
 
-// finish records one handled delivery in metrics and the log.
-func (s *subscription) finish(ctx context.Context, outcome string, start time.Time, meta Meta, event proto.Message, err error) {
-	d := time.Since(start)
+// finish records one settled delivery in metrics and the log.
+func (s *subscription) finish(outcome string, start time.Time, d *delivery, event proto.Message, err error) {
+	dur := time.Since(start)
 	s.m.handled[outcome].Inc()
-	s.m.duration[outcome].Observe(d.Seconds())
+	s.m.duration[outcome].Observe(dur.Seconds())
 	level := slog.LevelInfo
 	if err != nil {
 		s.m.errors[outcome].Inc()
 		level = slog.LevelWarn
 	}
+	ctx := context.Background()
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 6)
+	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs,
 		slog.String("outcome", outcome),
-		slog.Uint64("stream_seq", meta.StreamSeq),
-		slog.Uint64("attempt", meta.Delivery),
-		slog.Duration("duration", d))
+		slog.Uint64("stream_seq", d.meta.StreamSeq),
+		slog.Uint64("delivery", d.meta.Delivery),
+		slog.Int("attempt", d.meta.Attempt),
+		slog.Duration("duration", dur))
 	if lv, ok := event.(slog.LogValuer); ok {
 		attrs = append(attrs, slog.Any("event", lv))
 	}
