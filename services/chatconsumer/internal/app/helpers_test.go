@@ -134,7 +134,7 @@ func (s *stack) notices(t *testing.T, activity string) []string {
 // deadLetterCount returns the number of dead letters of the ACTIVITY stream.
 func (s *stack) deadLetterCount(t *testing.T) uint64 {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, config.Default().Messaging.ServiceName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func (s *stack) deadLetterCount(t *testing.T) uint64 {
 // deadLetters returns the dead letters of the ACTIVITY stream.
 func (s *stack) deadLetters(t *testing.T) []eventbus.DeadLetter {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, config.Default().Messaging.ServiceName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 // consumerInfo returns the info of the durable consumer of subject.
 func consumerInfo(t *testing.T, js jetstream.JetStream, service, subject string) *jetstream.ConsumerInfo {
 	t.Helper()
-	name := app.DurableName(service) + "-" + strings.ReplaceAll(subject, ".", "_")
+	name := eventbus.DurableName(service, subject)
 	c, err := js.Consumer(context.Background(), activityv1.ActivityCreatedStream, name)
 	if err != nil {
 		t.Fatal(err)

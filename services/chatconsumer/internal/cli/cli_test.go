@@ -45,8 +45,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dlq", "purge", "3"}, `dlq purge: unexpected argument "3"`},
 		{[]string{"publish"}, "publish: missing event"},
 		{[]string{"publish", "updated"}, `publish: unknown event "updated"`},
-		{[]string{"publish", "created", "--activity", "a", "--title", "t"}, "publish created: --creator is required"},
-		{[]string{"publish", "joined", "--user", "u"}, "publish joined: --activity is required"},
+		{[]string{"publish", "created", "--activity", "a", "--title", "t"}, "publish created: creator_id: is required (--creator)"},
+		{[]string{"publish", "joined", "--user", "u"}, "publish joined: activity_id: is required (--activity)"},
+		{[]string{"publish", "activity.member.joined", "--user", "u"}, "publish joined: activity_id: is required (--activity)"},
+		{[]string{"publish", "joined", `{"user_id": "u"}`, "--user", "u"}, "publish joined: give the event as JSON or by flags, not both (--user)"},
+		{[]string{"publish", "joined", `{"activity_id": "a", "user_id": "u"}`}, "publish joined: joined_at: is required"},
+		{[]string{"publish", "left", "--activity", "a", "--user", "u", "--left-at", "noon"}, `--left-at: want RFC 3339`},
+		{[]string{"dlq", "list", "--stream", "NOPE"}, `--stream: no event is stored in "NOPE"`},
 		{[]string{"publish", "left", "--activity", "a", "--user", "u", "--at", "yesterday"}, `--at: want RFC 3339`},
 		{[]string{"publish", "joined", "--activity", "a b", "--user", "u"}, "publish joined: activity_id: has ' '"},
 		{[]string{"publish", "raw"}, "publish raw: want SUBJECT and a JSON payload"},
@@ -76,7 +81,7 @@ func TestRunConfigErrorNamesTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, "", "-f", file)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be >= 1") {
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be at least 1, got 0.5") {
 		t.Errorf("run = %d %q, want exit 1 naming Messaging.Retry.Multiplier", r.code, r.stderr)
 	}
 	r = run(t, "", "-f", filepath.Join(t.TempDir(), "missing.yaml"))

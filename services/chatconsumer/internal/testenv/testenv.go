@@ -264,9 +264,10 @@ func Config(natsURL, chatURL string) *config.Config {
 	cfg.Messaging.MetricsListenOn = "127.0.0.1:0"
 	cfg.Messaging.AckWait = 5 * time.Second
 	cfg.Messaging.DrainTimeout = 5 * time.Second
-	cfg.Messaging.Retry.InitialInterval = 50 * time.Millisecond
-	cfg.Messaging.Retry.MaxInterval = time.Second
-	cfg.Messaging.Retry.MaxHold = time.Minute
+	initial, maxInterval, hold := 50*time.Millisecond, time.Second, time.Minute
+	cfg.Messaging.Retry.InitialInterval = &initial
+	cfg.Messaging.Retry.MaxInterval = &maxInterval
+	cfg.Messaging.Retry.MaxHold = &hold
 	return &cfg
 }
 
