@@ -58,13 +58,14 @@ func (c *Config) Validate() error {
 
 	v.retry(m.Retry)
 
-	for _, nt := range []struct{ key, text string }{
-		{"Notices.Created", c.Notices.Created},
-		{"Notices.Joined", c.Notices.Joined},
-		{"Notices.Left", c.Notices.Left},
-	} {
-		n := utf8.RuneCountInString(nt.text)
-		v.check(nt.key, n > 0 && n <= maxNoticeLen, fmt.Sprintf("must hold 1 to %d characters, got %d", maxNoticeLen, n))
+	// Every notice text, found by reflection so that a notice added to
+	// Notices (and to handlers.Notices, which must match it) is checked
+	// without a list to keep.
+	nv := reflect.ValueOf(c.Notices)
+	for i := range nv.NumField() {
+		key := "Notices." + nv.Type().Field(i).Tag.Get("yaml")
+		n := utf8.RuneCountInString(nv.Field(i).String())
+		v.check(key, n > 0 && n <= maxNoticeLen, fmt.Sprintf("must hold 1 to %d characters, got %d", maxNoticeLen, n))
 	}
 
 	e := c.Embedded
