@@ -33,7 +33,8 @@ func dlqReplayArgs(seq uint64) []string {
 
 // TestDeadLetters is scenario 3: poison messages are dead-lettered through
 // JetStream's advisories, byte for byte with headers that say why; the CLI
-// lists them, and replays one once its cause is gone.
+// lists them and replays one. A join published before its activity is no
+// poison: it applies when the activity's group is created.
 func TestDeadLetters(t *testing.T) {
 	imgs := requireImages(t)
 	ctx := harness.Deadline(t, 4*time.Minute)
@@ -65,7 +66,12 @@ func TestDeadLetters(t *testing.T) {
 		{"invalid event", rawMsg(subjectJoined, "dlq:invalid", `{"activity_id": "dlq_act_ok","joined_at": "2024-01-01T11:00:00Z"}`, ""), "user_id"},
 		{"unknown content type", rawMsg(subjectCreated, "dlq:content-type", seedCreated, "text/plain"), "content type"},
 		{"owner leaves", leftEvent("dlq_act_ok", "dlq_owner", baseTime.Add(2*time.Hour)).msg(), "failed_precondition"},
-		{"group never created", lateJoin.msg(), "retries exhausted"},
+	}
+	ownerLeaves := poison[len(poison)-1].msg
+	// A join before its activity exists is no poison: the chat service
+	// keeps it until the group is created.
+	if _, err := js.PublishMsg(ctx, lateJoin.msg()); err != nil {
+		t.Fatalf("publish the early join: %v", err)
 	}
 	sent := map[string][]byte{}
 	for _, p := range poison {
@@ -107,7 +113,7 @@ func TestDeadLetters(t *testing.T) {
 			t.Errorf("%s: reason %q does not mention %q", p.name, h.Get(headerDLQReason), p.reason)
 		}
 		t.Logf("%s: dead letter after %s deliveries: %s", p.name, h.Get(headerDLQDeliveries), h.Get(headerDLQReason))
-		if id == lateJoin.MsgID {
+		if id == ownerLeaves.Header.Get(nats.MsgIdHdr) {
 			meta, err := dl.Metadata()
 			if err != nil {
 				t.Fatal(err)
@@ -134,8 +140,8 @@ func TestDeadLetters(t *testing.T) {
 		if l.Reason == "" {
 			t.Errorf("dlq list: dead letter %d of %s has no reason", l.Seq, l.Subject)
 		}
-		if l.Subject == subjectJoined && l.Data == string(lateJoin.Data) && l.Seq != replaySeq {
-			t.Errorf("dlq list: the late join is dead letter %d, the DLQ stream says %d", l.Seq, replaySeq)
+		if l.Subject == subjectLeft && l.Data == string(ownerLeaves.Data) && l.Seq != replaySeq {
+			t.Errorf("dlq list: the owner's leave is dead letter %d, the DLQ stream says %d", l.Seq, replaySeq)
 		}
 	}
 
@@ -144,20 +150,27 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The late activity's group appears; the dead join can now succeed.
+	// The late activity's group appears, and with it the early join,
+	// without an operator.
 	late := plan{Activities: []planActivity{ghost}}
 	applyPhase(t, ctx, s, late, phaseCreated, 30*time.Second)
-	s.CLI(t, ctx, dlqReplayArgs(replaySeq)...)
 	c := expectEventually(t, ctx, s, late, phaseJoined, 30*time.Second)
-	t.Logf("replayed dead letter %d applied: %s", replaySeq, c)
+	t.Logf("the join published before its activity applied: %s", c)
 
-	eventually(t, ctx, 30*time.Second, "the replayed dead letter gone from the DLQ", func(ctx context.Context) error {
+	// A replay publishes the owner's leave again: still refused, it comes
+	// back as a new dead letter under the replay's message id.
+	s.CLI(t, ctx, dlqReplayArgs(replaySeq)...)
+	replayID := fmt.Sprintf("%s:replay:%d", ownerLeaves.Header.Get(nats.MsgIdHdr), replaySeq)
+	eventually(t, ctx, 30*time.Second, "the replayed leave dead-lettered again", func(ctx context.Context) error {
+		if _, ok := readDLQ(t, ctx, js)[replayID]; !ok {
+			return fmt.Errorf("no dead letter %s", replayID)
+		}
 		n, err := dlqCount(ctx, js)
 		if err != nil {
 			return err
 		}
-		if n != uint64(len(poison)-1) {
-			return fmt.Errorf("DLQ holds %d, want %d", n, len(poison)-1)
+		if n != uint64(len(poison)) {
+			return fmt.Errorf("DLQ holds %d, want %d", n, len(poison))
 		}
 		return nil
 	})

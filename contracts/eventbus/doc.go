@@ -9,9 +9,12 @@
 // Content-Type, Nats-Msg-Id and traceparent headers and publishes it to the
 // subject named in the proto. The default Nats-Msg-Id is derived from the
 // event's content, so publishing the same event twice within the stream's
-// duplicate window stores it once. Deduplication trusts that header: a
-// message published earlier under the same id, whatever its content, makes
-// JetStream drop the event (see Publish).
+// duplicate window stores it once; it is safe when distinct events never
+// share every field. A producer that can emit identical but distinct events
+// gives each its own id with WithMsgID, which every PublishX accepts.
+// Deduplication trusts that header: a message published earlier under the
+// same id, whatever its content, makes JetStream drop the event (see
+// Publish).
 //
 // # Consuming
 //

@@ -32,10 +32,15 @@ func WithBinary() PublishOption {
 }
 
 // WithMsgID sets the Nats-Msg-Id header, the key JetStream deduplicates on
-// within the stream's duplicate window. The default is derived from the
-// subject and the event's content (see MsgID), so republishing an identical
-// event is dropped; give an id of your own, such as the producer's outbox
-// row id, when two identical events are meant to be distinct.
+// within the stream's duplicate window. The generated PublishX functions
+// pass it through. The default is derived from the subject and the event's
+// content (see MsgID), so republishing an identical event is dropped. That
+// default is safe when two distinct events never have identical fields
+// within the window, as when each carries its own event time at a
+// resolution finer than the producer's event rate. Give an id of your own,
+// such as the producer's outbox row id, when two identical events are meant
+// to be distinct: a user who joins, leaves and joins again within one
+// second of a seconds-resolution clock, for example.
 func WithMsgID(id string) PublishOption {
 	return publishOptionFunc(func(c *publishConfig) { c.msgID = id })
 }

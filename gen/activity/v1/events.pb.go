@@ -7,6 +7,26 @@
 // Package activity.v1 holds the events the Activity service publishes. The
 // JSON form of each message (protojson with proto field names) is the wire
 // format, so the seed's JSON examples are valid payloads as they are.
+//
+// Membership is decided by event time: of all the joins and leaves of one
+// user in one activity, the one with the latest time decides, whatever order
+// they are delivered in (joins and leaves travel on separate subjects, so
+// their relative order is arbitrary). Times are compared at nanosecond
+// precision, and at equal times a leave wins over a join. Producers whose
+// clocks have seconds or milliseconds should give a rejoin a later time than
+// the leave it follows. A join or leave may be published before its activity's
+// ActivityCreated: the chat side records it and applies it when the group is
+// created.
+//
+// Deduplication: the generated PublishX functions set Nats-Msg-Id, the key
+// JetStream stores one message per within the stream's duplicate window
+// (10 minutes). By default it is a hash of the subject and the event's
+// content, which is safe when two distinct events never have identical
+// fields, true of these events as long as each carries its own event time:
+// a repeat of identical fields is then a duplicate of the same event. A
+// producer whose events can coincide in every field (a coarse clock, a
+// re-sent state) passes its own id, such as its outbox row id, with
+// eventbus.WithMsgID.
 
 package activityv1
 
@@ -112,7 +132,8 @@ type ActivityMemberJoined struct {
 	ActivityId string `protobuf:"bytes,1,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
 	// user_id identifies the user who joined.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// joined_at is when the user joined; membership is decided by event time.
+	// joined_at is when the user joined; membership is decided by event time,
+	// and at equal times a leave wins (see the package comment).
 	// It must not be more than 24 hours (the consumer's configurable skew
 	// bound, rules.SetMaxFutureSkew) ahead of the receiver's clock; a later
 	// time is invalid and the event is dead-lettered.
@@ -180,7 +201,8 @@ type ActivityMemberLeft struct {
 	ActivityId string `protobuf:"bytes,1,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
 	// user_id identifies the user who left.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// left_at is when the user left; membership is decided by event time.
+	// left_at is when the user left; membership is decided by event time, and
+	// at equal times a leave wins over a join (see the package comment).
 	// It must not be more than 24 hours (the consumer's configurable skew
 	// bound, rules.SetMaxFutureSkew) ahead of the receiver's clock; a later
 	// time is invalid and the event is dead-lettered.

@@ -60,13 +60,22 @@ func (x *GetGroupByActivityIdRequest) Validate() error {
 // the proto, nested messages included, as a *rules.FieldError; nil means x
 // is valid.
 func (x *AddGroupMemberRequest) Validate() error {
-	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
+	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckString("user_id", x.GetUserId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckTimestamp("event_time", x.GetEventTime(), true); err != nil {
+		return err
+	}
+	if err := rules.CheckString("activity_id", x.GetActivityId(), rules.String{MaxLen: 64, ID: true}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_text", x.GetNoticeText(), rules.String{MaxLen: 4000}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_idempotency_key", x.GetNoticeIdempotencyKey(), rules.String{MaxLen: 200}); err != nil {
 		return err
 	}
 	return nil
@@ -76,13 +85,22 @@ func (x *AddGroupMemberRequest) Validate() error {
 // the proto, nested messages included, as a *rules.FieldError; nil means x
 // is valid.
 func (x *RemoveGroupMemberRequest) Validate() error {
-	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
+	if err := rules.CheckString("group_id", x.GetGroupId(), rules.String{MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckString("user_id", x.GetUserId(), rules.String{Required: true, MaxLen: 64, ID: true}); err != nil {
 		return err
 	}
 	if err := rules.CheckTimestamp("event_time", x.GetEventTime(), true); err != nil {
+		return err
+	}
+	if err := rules.CheckString("activity_id", x.GetActivityId(), rules.String{MaxLen: 64, ID: true}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_text", x.GetNoticeText(), rules.String{MaxLen: 4000}); err != nil {
+		return err
+	}
+	if err := rules.CheckString("notice_idempotency_key", x.GetNoticeIdempotencyKey(), rules.String{MaxLen: 200}); err != nil {
 		return err
 	}
 	return nil

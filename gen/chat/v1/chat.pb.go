@@ -645,7 +645,7 @@ func (x *GetGroupByActivityIdResponse) GetGroup() *Group {
 // AddGroupMemberRequest adds a user to a group as of an event time.
 type AddGroupMemberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// group_id identifies the group.
+	// group_id identifies the group. Set group_id or activity_id, not both.
 	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	// user_id identifies the user.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -653,9 +653,21 @@ type AddGroupMemberRequest struct {
 	// It must not be more than 24 hours (the server's configurable skew
 	// bound, Limits.MaxEventSkew) ahead of the server's clock; a later time
 	// is invalid_argument.
-	EventTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// activity_id names the group by its activity. Before the activity's
+	// group exists, the change is recorded as pending and applied when the
+	// group is created.
+	ActivityId string `protobuf:"bytes,4,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
+	// notice_text, when set, is a notice addressed to user_id, stored in the
+	// same transaction as the change and only when the change applies (see
+	// the rpc). "{group_name}" in it is replaced by the group's name. Unset
+	// means no notice.
+	NoticeText string `protobuf:"bytes,5,opt,name=notice_text,json=noticeText,proto3" json:"notice_text,omitempty"`
+	// notice_idempotency_key is the notice's idempotency key, as in
+	// SendSystemMessageRequest; empty means none.
+	NoticeIdempotencyKey string `protobuf:"bytes,6,opt,name=notice_idempotency_key,json=noticeIdempotencyKey,proto3" json:"notice_idempotency_key,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *AddGroupMemberRequest) Reset() {
@@ -709,13 +721,40 @@ func (x *AddGroupMemberRequest) GetEventTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AddGroupMemberRequest) GetActivityId() string {
+	if x != nil {
+		return x.ActivityId
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetNoticeText() string {
+	if x != nil {
+		return x.NoticeText
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetNoticeIdempotencyKey() string {
+	if x != nil {
+		return x.NoticeIdempotencyKey
+	}
+	return ""
+}
+
 // AddGroupMemberResponse tells what the call did.
 type AddGroupMemberResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// applied is true when the call changed the membership.
 	Applied bool `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
 	// is_member is the user's membership after the call.
-	IsMember      bool `protobuf:"varint,2,opt,name=is_member,json=isMember,proto3" json:"is_member,omitempty"`
+	IsMember bool `protobuf:"varint,2,opt,name=is_member,json=isMember,proto3" json:"is_member,omitempty"`
+	// pending is true when the activity's group does not exist yet: the
+	// change is recorded and applied when the group is created. applied and
+	// is_member are then false.
+	Pending bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	// notice_stored is true when the call stored the notice of notice_text.
+	NoticeStored  bool `protobuf:"varint,4,opt,name=notice_stored,json=noticeStored,proto3" json:"notice_stored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -764,10 +803,24 @@ func (x *AddGroupMemberResponse) GetIsMember() bool {
 	return false
 }
 
+func (x *AddGroupMemberResponse) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
+}
+
+func (x *AddGroupMemberResponse) GetNoticeStored() bool {
+	if x != nil {
+		return x.NoticeStored
+	}
+	return false
+}
+
 // RemoveGroupMemberRequest removes a user from a group as of an event time.
 type RemoveGroupMemberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// group_id identifies the group.
+	// group_id identifies the group. Set group_id or activity_id, not both.
 	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	// user_id identifies the user.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -775,9 +828,21 @@ type RemoveGroupMemberRequest struct {
 	// It must not be more than 24 hours (the server's configurable skew
 	// bound, Limits.MaxEventSkew) ahead of the server's clock; a later time
 	// is invalid_argument.
-	EventTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// activity_id names the group by its activity. Before the activity's
+	// group exists, the change is recorded as pending and applied when the
+	// group is created.
+	ActivityId string `protobuf:"bytes,4,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
+	// notice_text, when set, is a notice addressed to user_id, stored in the
+	// same transaction as the change and only when the change applies (see
+	// the rpc). "{group_name}" in it is replaced by the group's name. Unset
+	// means no notice.
+	NoticeText string `protobuf:"bytes,5,opt,name=notice_text,json=noticeText,proto3" json:"notice_text,omitempty"`
+	// notice_idempotency_key is the notice's idempotency key, as in
+	// SendSystemMessageRequest; empty means none.
+	NoticeIdempotencyKey string `protobuf:"bytes,6,opt,name=notice_idempotency_key,json=noticeIdempotencyKey,proto3" json:"notice_idempotency_key,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *RemoveGroupMemberRequest) Reset() {
@@ -831,13 +896,40 @@ func (x *RemoveGroupMemberRequest) GetEventTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RemoveGroupMemberRequest) GetActivityId() string {
+	if x != nil {
+		return x.ActivityId
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetNoticeText() string {
+	if x != nil {
+		return x.NoticeText
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetNoticeIdempotencyKey() string {
+	if x != nil {
+		return x.NoticeIdempotencyKey
+	}
+	return ""
+}
+
 // RemoveGroupMemberResponse tells what the call did.
 type RemoveGroupMemberResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// applied is true when the call changed the membership.
 	Applied bool `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
 	// is_member is the user's membership after the call.
-	IsMember      bool `protobuf:"varint,2,opt,name=is_member,json=isMember,proto3" json:"is_member,omitempty"`
+	IsMember bool `protobuf:"varint,2,opt,name=is_member,json=isMember,proto3" json:"is_member,omitempty"`
+	// pending is true when the activity's group does not exist yet: the
+	// change is recorded and applied when the group is created. applied and
+	// is_member are then false.
+	Pending bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	// notice_stored is true when the call stored the notice of notice_text.
+	NoticeStored  bool `protobuf:"varint,4,opt,name=notice_stored,json=noticeStored,proto3" json:"notice_stored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -882,6 +974,20 @@ func (x *RemoveGroupMemberResponse) GetApplied() bool {
 func (x *RemoveGroupMemberResponse) GetIsMember() bool {
 	if x != nil {
 		return x.IsMember
+	}
+	return false
+}
+
+func (x *RemoveGroupMemberResponse) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
+}
+
+func (x *RemoveGroupMemberResponse) GetNoticeStored() bool {
+	if x != nil {
+		return x.NoticeStored
 	}
 	return false
 }
@@ -1302,27 +1408,39 @@ const file_chat_v1_chat_proto_rawDesc = "" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\n" +
 	"activityId\"D\n" +
 	"\x1cGetGroupByActivityIdResponse\x12$\n" +
-	"\x05group\x18\x01 \x01(\v2\x0e.chat.v1.GroupR\x05group\"\xa6\x01\n" +
-	"\x15AddGroupMemberRequest\x12%\n" +
-	"\bgroup_id\x18\x01 \x01(\tB\n" +
-	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\agroupId\x12#\n" +
+	"\x05group\x18\x01 \x01(\v2\x0e.chat.v1.GroupR\x05group\"\xb8\x02\n" +
+	"\x15AddGroupMemberRequest\x12#\n" +
+	"\bgroup_id\x18\x01 \x01(\tB\b\xd2\xf3\x18\x04\x18@ \x01R\agroupId\x12#\n" +
 	"\auser_id\x18\x02 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\x06userId\x12A\n" +
 	"\n" +
-	"event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\teventTime\"O\n" +
+	"event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\teventTime\x12)\n" +
+	"\vactivity_id\x18\x04 \x01(\tB\b\xd2\xf3\x18\x04\x18@ \x01R\n" +
+	"activityId\x12(\n" +
+	"\vnotice_text\x18\x05 \x01(\tB\a\xd2\xf3\x18\x03\x18\xa0\x1fR\n" +
+	"noticeText\x12=\n" +
+	"\x16notice_idempotency_key\x18\x06 \x01(\tB\a\xd2\xf3\x18\x03\x18\xc8\x01R\x14noticeIdempotencyKey\"\x8e\x01\n" +
 	"\x16AddGroupMemberResponse\x12\x18\n" +
 	"\aapplied\x18\x01 \x01(\bR\aapplied\x12\x1b\n" +
-	"\tis_member\x18\x02 \x01(\bR\bisMember\"\xa9\x01\n" +
-	"\x18RemoveGroupMemberRequest\x12%\n" +
-	"\bgroup_id\x18\x01 \x01(\tB\n" +
-	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\agroupId\x12#\n" +
+	"\tis_member\x18\x02 \x01(\bR\bisMember\x12\x18\n" +
+	"\apending\x18\x03 \x01(\bR\apending\x12#\n" +
+	"\rnotice_stored\x18\x04 \x01(\bR\fnoticeStored\"\xbb\x02\n" +
+	"\x18RemoveGroupMemberRequest\x12#\n" +
+	"\bgroup_id\x18\x01 \x01(\tB\b\xd2\xf3\x18\x04\x18@ \x01R\agroupId\x12#\n" +
 	"\auser_id\x18\x02 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\x06userId\x12A\n" +
 	"\n" +
-	"event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\teventTime\"R\n" +
+	"event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\teventTime\x12)\n" +
+	"\vactivity_id\x18\x04 \x01(\tB\b\xd2\xf3\x18\x04\x18@ \x01R\n" +
+	"activityId\x12(\n" +
+	"\vnotice_text\x18\x05 \x01(\tB\a\xd2\xf3\x18\x03\x18\xa0\x1fR\n" +
+	"noticeText\x12=\n" +
+	"\x16notice_idempotency_key\x18\x06 \x01(\tB\a\xd2\xf3\x18\x03\x18\xc8\x01R\x14noticeIdempotencyKey\"\x91\x01\n" +
 	"\x19RemoveGroupMemberResponse\x12\x18\n" +
 	"\aapplied\x18\x01 \x01(\bR\aapplied\x12\x1b\n" +
-	"\tis_member\x18\x02 \x01(\bR\bisMember\"\x8e\x01\n" +
+	"\tis_member\x18\x02 \x01(\bR\bisMember\x12\x18\n" +
+	"\apending\x18\x03 \x01(\bR\apending\x12#\n" +
+	"\rnotice_stored\x18\x04 \x01(\bR\fnoticeStored\"\x8e\x01\n" +
 	"\x17ListGroupMembersRequest\x12%\n" +
 	"\bgroup_id\x18\x01 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\agroupId\x12$\n" +

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,31 +104,71 @@ const (
 		(SELECT count(*) FROM group_members m WHERE m.group_id = g.group_id AND m.state = 'joined')
 		FROM groups g`
 
-	// postgresJoin and postgresLeave are the upserts described in
-	// membership.go: $1 group, $2 user, $3 event time. In the update branch
-	// m is the row as it was, which PostgreSQL has locked, so prev_state
-	// is exact under concurrency.
-	postgresJoin = `INSERT INTO group_members AS m (group_id, user_id, role, state, prev_state, event_time, joined_at)
-		SELECT g.group_id, $2, 2, 'joined', 'none', $3, $3 FROM groups g WHERE g.group_id = $1
-		ON CONFLICT (group_id, user_id) DO UPDATE SET
-			state = 'joined',
-			prev_state = m.state,
+	// postgresPending keeps a change for a group not created yet: $1
+	// activity, $2 user, $3 state, $4 and $5 event time, $6 notice text, $7
+	// notice key.
+	postgresPending = `INSERT INTO pending_members AS o (activity_id, user_id, state, event_time, event_nanos, notice_text, notice_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (activity_id, user_id) DO UPDATE SET
+			state = excluded.state,
 			event_time = excluded.event_time,
-			joined_at = excluded.joined_at
-		WHERE m.event_time < excluded.event_time AND m.role <> 1
-		RETURNING prev_state`
-	postgresLeave = `INSERT INTO group_members AS m (group_id, user_id, role, state, prev_state, event_time, joined_at)
-		SELECT g.group_id, $2, 2, 'left', 'none', $3, NULL FROM groups g WHERE g.group_id = $1
+			event_nanos = excluded.event_nanos,
+			notice_text = excluded.notice_text,
+			notice_key = excluded.notice_key
+		WHERE ` + beatsSQL
+	// postgresInsertMessage stores a message under the group's next
+	// group_seq: the update of last_seq locks the group's row until the
+	// transaction ends, so one group's numbers commit in order. $1 message
+	// id, $2 group, $3 text, $4 recipient, $5 key, $6 time.
+	postgresInsertMessage = `WITH g AS (
+			UPDATE groups SET last_seq = last_seq + 1 WHERE group_id = $2 RETURNING group_id, name, last_seq
+		)
+		INSERT INTO messages (message_id, group_id, group_seq, text, recipient_user_id, system, idempotency_key, created_at)
+		SELECT $1, g.group_id, g.last_seq, %s, $4, true, $5, $6 FROM g
+		ON CONFLICT (group_id, idempotency_key) DO NOTHING
+		RETURNING group_seq`
+	postgresMessageColumns = `group_seq, message_id, group_id, text, recipient_user_id, system, created_at`
+)
+
+// postgresActivityLock is the key space of the advisory locks that order
+// CreateGroup and a pending change of the same activity.
+const postgresActivityLock = 0x61637476 // "actv"
+
+// postgresMembershipUpsert returns the upsert described in membership.go,
+// for a group named by column: $1 group, $2 user, $3 and $4 event time. In
+// the update branch o is the row as it was, which PostgreSQL has locked,
+// so prev_state is exact under concurrency.
+func postgresMembershipUpsert(leave bool, column string) string {
+	state, joinedAt, setJoinedAt := stateJoined, "$3", ",\n\t\t\tjoined_at = excluded.joined_at"
+	if leave {
+		state, joinedAt, setJoinedAt = stateLeft, "NULL::timestamptz", ""
+	}
+	return `INSERT INTO group_members AS o (group_id, user_id, role, state, prev_state, event_time, event_nanos, joined_at)
+		SELECT g.group_id, $2, 2, '` + state + `', 'none', $3, $4, ` + joinedAt + ` FROM groups g WHERE g.` + column + ` = $1
 		ON CONFLICT (group_id, user_id) DO UPDATE SET
-			state = 'left',
-			prev_state = m.state,
-			event_time = excluded.event_time
-		WHERE m.event_time < excluded.event_time AND m.role <> 1
-		RETURNING prev_state`
-	postgresMemberState = `SELECT m.state, m.role FROM groups g
+			state = excluded.state,
+			prev_state = o.state,
+			event_time = excluded.event_time,
+			event_nanos = excluded.event_nanos` + setJoinedAt + `
+		WHERE ` + beatsSQL + ` AND o.role <> 1
+		RETURNING prev_state, group_id`
+}
+
+// postgresMemberState returns no row when the group named by column does
+// not exist, and NULLs when the group has no row for the user.
+func postgresMemberState(column string) string {
+	return `SELECT g.group_id, m.state, m.role FROM groups g
 		LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = $2
-		WHERE g.group_id = $1`
-	postgresMessageColumns = `seq, message_id, group_id, text, recipient_user_id, system, created_at`
+		WHERE g.` + column + ` = $1`
+}
+
+// The statements of both ways to name a group, built once.
+var (
+	postgresJoin    = [2]string{postgresMembershipUpsert(false, byColumn[byGroup]), postgresMembershipUpsert(false, byColumn[byActivity])}
+	postgresLeave   = [2]string{postgresMembershipUpsert(true, byColumn[byGroup]), postgresMembershipUpsert(true, byColumn[byActivity])}
+	postgresStateOf = [2]string{postgresMemberState(byColumn[byGroup]), postgresMemberState(byColumn[byActivity])}
+	postgresSend    = fmt.Sprintf(postgresInsertMessage, "$3")
+	postgresNotice  = fmt.Sprintf(postgresInsertMessage, noticeTextSQL("$3"))
 )
 
 func (s *postgresStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool, error) {
@@ -139,6 +180,9 @@ func (s *postgresStore) CreateGroup(ctx context.Context, g NewGroup) (Group, boo
 	var existing Group
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, postgresActivityLock, g.ActivityID); err != nil {
+			return err
+		}
 		// A concurrent creator of the same activity makes this insert wait
 		// for its commit and then do nothing; the select below, a new
 		// statement, sees the committed group.
@@ -153,8 +197,12 @@ func (s *postgresStore) CreateGroup(ctx context.Context, g NewGroup) (Group, boo
 			return err
 		}
 		created = true
-		_, err = tx.Exec(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, joined_at)
-			VALUES ($1, $2, 1, 'joined', 'none', $3, $3)`, group.ID, group.OwnerID, ownerJoinedAt)
+		if _, err = tx.Exec(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, joined_at)
+			VALUES ($1, $2, 1, 'joined', 'none', $3, $3)`, group.ID, group.OwnerID, ownerJoinedAt); err != nil {
+			return err
+		}
+		joined, err := applyPostgresPending(ctx, tx, group)
+		group.MemberCount += joined
 		return err
 	})
 	if err != nil {
@@ -187,39 +235,146 @@ func scanPostgresGroup(row pgx.Row) (Group, error) {
 	return g, nil
 }
 
-func (s *postgresStore) AddMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	return s.applyMembership(ctx, postgresJoin, false, groupID, userID, eventTime)
-}
-
-func (s *postgresStore) RemoveMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	return s.applyMembership(ctx, postgresLeave, true, groupID, userID, eventTime)
-}
-
-func (s *postgresStore) applyMembership(ctx context.Context, upsert string, leave bool, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	var prev string
-	err := s.pool.QueryRow(ctx, upsert, groupID, userID, dbTime(eventTime)).Scan(&prev)
-	switch {
-	case err == nil:
-		if leave {
-			return leaveOutcome(prev), nil
+// applyPostgresPending applies the pending changes of the new group's
+// activity in event-time order, with their notices, and returns how many
+// members they added.
+func applyPostgresPending(ctx context.Context, tx pgx.Tx, g Group) (int64, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM pending_members WHERE activity_id = $1
+		RETURNING user_id, state, event_time, event_nanos, notice_text, coalesce(notice_key, '')`, g.ActivityID)
+	if err != nil {
+		return 0, err
+	}
+	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingChange, error) {
+		var p pendingChange
+		err := row.Scan(&p.userID, &p.state, &p.eventTime, &p.nanos, &p.notice.Text, &p.notice.IdempotencyKey)
+		return p, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.SortFunc(changes, func(a, b pendingChange) int {
+		if a.before(b) {
+			return -1
 		}
-		return joinOutcome(prev), nil
-	case !errors.Is(err, pgx.ErrNoRows):
-		return MembershipChange{}, postgresErr(err)
+		return 1
+	})
+	var joined int64
+	for _, p := range changes {
+		if p.userID == g.OwnerID {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, event_nanos, joined_at)
+			VALUES ($1, $2, 2, $3, 'none', $4, $5, CASE WHEN $3 = 'joined' THEN $4::timestamptz END)`,
+			g.ID, p.userID, p.state, p.eventTime, p.nanos); err != nil {
+			return 0, err
+		}
+		if p.state != stateJoined {
+			continue
+		}
+		joined++
+		if _, err := storePostgresNotice(ctx, tx, g.ID, p.userID, p.notice); err != nil {
+			return 0, err
+		}
 	}
-	var state *string
-	var role *int16
-	err = s.pool.QueryRow(ctx, postgresMemberState, groupID, userID).Scan(&state, &role)
+	return joined, nil
+}
+
+// storePostgresNotice stores n, when it has a text, addressed to userID,
+// and reports whether it stored a message.
+func storePostgresNotice(ctx context.Context, tx pgx.Tx, groupID, userID string, n Notice) (bool, error) {
+	if n.Text == "" {
+		return false, nil
+	}
+	var seq int64
+	err := tx.QueryRow(ctx, postgresNotice, newMessageID(), groupID, n.Text, userID, nullKey(n.IdempotencyKey), now()).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return MembershipChange{}, ErrNotFound
+		return false, nil
 	}
+	return err == nil, err
+}
+
+func (s *postgresStore) AddMember(ctx context.Context, e MembershipEvent) (MembershipChange, error) {
+	return s.applyMembership(ctx, false, e)
+}
+
+func (s *postgresStore) RemoveMember(ctx context.Context, e MembershipEvent) (MembershipChange, error) {
+	return s.applyMembership(ctx, true, e)
+}
+
+// applyMembership applies a join or leave, and stores its notice when it
+// changes the membership, in one transaction.
+func (s *postgresStore) applyMembership(ctx context.Context, leave bool, e MembershipEvent) (MembershipChange, error) {
+	var c MembershipChange
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		c, err = postgresMembershipInTx(ctx, tx, leave, e, false)
+		return err
+	})
 	if err != nil {
 		return MembershipChange{}, postgresErr(err)
 	}
-	if state == nil || role == nil {
-		return unappliedOutcome(leave, false, "", 0)
+	return c, nil
+}
+
+// postgresMembershipInTx applies one change in tx. When the group named by
+// activity does not exist, it takes the activity's advisory lock, which
+// CreateGroup holds while it creates the group and applies the pending
+// changes, and tries again: then either the group exists or the pending
+// change is kept before CreateGroup reads it. It tries again too when the
+// group appears between the upsert and the read that follows it, as the
+// upsert then found no group but the change is in no pending row either.
+func postgresMembershipInTx(ctx context.Context, tx pgx.Tx, leave bool, e MembershipEvent, locked bool) (MembershipChange, error) {
+	by, target := byGroup, e.GroupID
+	if target == "" {
+		by, target = byActivity, e.ActivityID
 	}
-	return unappliedOutcome(leave, true, *state, Role(*role))
+	upsert := postgresJoin[by]
+	if leave {
+		upsert = postgresLeave[by]
+	}
+	micros, nanos := splitTime(e.EventTime)
+	var prev, groupID string
+	err := tx.QueryRow(ctx, upsert, target, e.UserID, micros, nanos).Scan(&prev, &groupID)
+	switch {
+	case err == nil:
+		c := outcome(leave, prev)
+		if c.Applied {
+			if c.NoticeStored, err = storePostgresNotice(ctx, tx, groupID, e.UserID, e.Notice); err != nil {
+				return MembershipChange{}, err
+			}
+		}
+		return c, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return MembershipChange{}, err
+	}
+	var state *string
+	var role *int16
+	err = tx.QueryRow(ctx, postgresStateOf[by], target, e.UserID).Scan(&groupID, &state, &role)
+	switch {
+	case err == nil && (state == nil || role == nil) && by == byActivity && !locked:
+		// The group was created, with its pending changes, between the
+		// upsert and this read: the upsert finds it now.
+		return postgresMembershipInTx(ctx, tx, leave, e, true)
+	case err == nil:
+		if state == nil || role == nil {
+			return unappliedOutcome(leave, false, "", 0)
+		}
+		return unappliedOutcome(leave, true, *state, Role(*role))
+	case !errors.Is(err, pgx.ErrNoRows):
+		return MembershipChange{}, err
+	case by == byGroup:
+		return MembershipChange{}, ErrNotFound
+	case !locked:
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, postgresActivityLock, target); err != nil {
+			return MembershipChange{}, err
+		}
+		return postgresMembershipInTx(ctx, tx, leave, e, true)
+	}
+	if _, err := tx.Exec(ctx, postgresPending, target, e.UserID, eventState(leave), micros, nanos,
+		e.Notice.Text, nullKey(e.Notice.IdempotencyKey)); err != nil {
+		return MembershipChange{}, err
+	}
+	return MembershipChange{Pending: true}, nil
 }
 
 func (s *postgresStore) ListMembers(ctx context.Context, groupID string, page Page) ([]Member, string, error) {
@@ -267,15 +422,11 @@ func (s *postgresStore) groupExists(ctx context.Context, groupID string) error {
 
 func (s *postgresStore) SendSystemMessage(ctx context.Context, m NewMessage) (Message, bool, error) {
 	msg := Message{ID: newMessageID(), GroupID: m.GroupID, Text: m.Text, RecipientUserID: m.RecipientUserID, System: true, CreatedAt: now()}
-	var key *string // NULL: without a key every call stores a message
-	if m.IdempotencyKey != "" {
-		key = &m.IdempotencyKey
-	}
+	key := nullKey(m.IdempotencyKey) // NULL: without a key every call stores a message
 	var seq int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO messages (message_id, group_id, text, recipient_user_id, system, idempotency_key, created_at)
-		SELECT $1, g.group_id, $3, $4, true, $5, $6 FROM groups g WHERE g.group_id = $2
-		ON CONFLICT (group_id, idempotency_key) DO NOTHING
-		RETURNING seq`, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt).Scan(&seq)
+	// One statement is its own transaction: the group's row stays locked
+	// from the sequence's update to the commit.
+	err := s.pool.QueryRow(ctx, postgresSend, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt).Scan(&seq)
 	switch {
 	case err == nil:
 		return msg, true, nil
@@ -309,7 +460,7 @@ func (s *postgresStore) ListMessages(ctx context.Context, groupID string, page P
 	}
 	limit := page.limit()
 	rows, err := s.pool.Query(ctx, `SELECT `+postgresMessageColumns+` FROM messages
-		WHERE group_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, groupID, after, limit+1)
+		WHERE group_id = $1 AND group_seq > $2 ORDER BY group_seq LIMIT $3`, groupID, after, limit+1)
 	if err != nil {
 		return nil, "", postgresErr(err)
 	}

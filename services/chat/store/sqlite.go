@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,8 +29,21 @@ type sqliteStore struct {
 	w *sql.DB // one connection; every write
 	r *sql.DB // read-only connections; w again for an in-memory database
 
-	join, leave, memberState, groupByID, send *sql.Stmt
+	// join, leave and memberState are indexed by byGroup and byActivity,
+	// the column that names the group; all run on w.
+	join, leave, memberState [2]*sql.Stmt
+	pending, notice          *sql.Stmt // on w
+	groupByID, send          *sql.Stmt
 }
+
+// Indexes of the statements that name a group by id or by activity.
+const (
+	byGroup    = 0
+	byActivity = 1
+)
+
+// byColumn maps byGroup and byActivity to their column of groups.
+var byColumn = [2]string{byGroup: "group_id", byActivity: "activity_id"}
 
 // OpenSQLite opens the SQLite store. dsn is a file path, optionally with a
 // "file:" prefix and query parameters of modernc.org/sqlite; the directory
@@ -128,17 +142,24 @@ func (s *sqliteStore) init(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("open sqlite: %w", err)
 	}
-	for _, p := range []struct {
+	type prepared struct {
 		db    *sql.DB
 		stmt  **sql.Stmt
 		query string
-	}{
-		{s.w, &s.join, sqliteJoin},
-		{s.w, &s.leave, sqliteLeave},
+	}
+	todo := []prepared{
 		{s.w, &s.send, sqliteSend},
-		{s.r, &s.memberState, sqliteMemberState},
+		{s.w, &s.pending, sqlitePending},
+		{s.w, &s.notice, sqliteNotice},
 		{s.r, &s.groupByID, sqliteGroupSelect + ` WHERE g.group_id = ?1`},
-	} {
+	}
+	for by, column := range byColumn {
+		todo = append(todo,
+			prepared{s.w, &s.join[by], sqliteMembershipUpsert(false, column)},
+			prepared{s.w, &s.leave[by], sqliteMembershipUpsert(true, column)},
+			prepared{s.w, &s.memberState[by], sqliteMemberState(column)})
+	}
+	for _, p := range todo {
 		stmt, err := p.db.PrepareContext(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("open sqlite: prepare: %w", err)
@@ -204,36 +225,57 @@ const (
 		(SELECT count(*) FROM group_members m WHERE m.group_id = g.group_id AND m.state = 'joined')
 		FROM groups g`
 
-	// sqliteJoin and sqliteLeave are the upserts described in
-	// membership.go: ?1 group, ?2 user, ?3 event time.
-	sqliteJoin = `INSERT INTO group_members AS m (group_id, user_id, role, state, prev_state, event_time, joined_at)
-		SELECT g.group_id, ?2, 2, 'joined', 'none', ?3, ?3 FROM groups g WHERE g.group_id = ?1
-		ON CONFLICT (group_id, user_id) DO UPDATE SET
-			state = 'joined',
-			prev_state = m.state,
+	// sqlitePending keeps a change for a group not created yet: ?1
+	// activity, ?2 user, ?3 state, ?4 and ?5 event time, ?6 notice text, ?7
+	// notice key.
+	sqlitePending = `INSERT INTO pending_members AS o (activity_id, user_id, state, event_time, event_nanos, notice_text, notice_key)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		ON CONFLICT (activity_id, user_id) DO UPDATE SET
+			state = excluded.state,
 			event_time = excluded.event_time,
-			joined_at = excluded.joined_at
-		WHERE m.event_time < excluded.event_time AND m.role <> 1
-		RETURNING prev_state`
-	sqliteLeave = `INSERT INTO group_members AS m (group_id, user_id, role, state, prev_state, event_time, joined_at)
-		SELECT g.group_id, ?2, 2, 'left', 'none', ?3, NULL FROM groups g WHERE g.group_id = ?1
-		ON CONFLICT (group_id, user_id) DO UPDATE SET
-			state = 'left',
-			prev_state = m.state,
-			event_time = excluded.event_time
-		WHERE m.event_time < excluded.event_time AND m.role <> 1
-		RETURNING prev_state`
-	// sqliteMemberState returns no row when the group does not exist, and
-	// NULLs when the group has no row for the user.
-	sqliteMemberState = `SELECT m.state, m.role FROM groups g
-		LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = ?2
-		WHERE g.group_id = ?1`
+			event_nanos = excluded.event_nanos,
+			notice_text = excluded.notice_text,
+			notice_key = excluded.notice_key
+		WHERE ` + beatsSQL
 	sqliteSend = `INSERT INTO messages (message_id, group_id, text, recipient_user_id, system, idempotency_key, created_at)
 		SELECT ?1, g.group_id, ?3, ?4, 1, ?5, ?6 FROM groups g WHERE g.group_id = ?2
 		ON CONFLICT (group_id, idempotency_key) DO NOTHING
 		RETURNING seq`
 	sqliteMessageColumns = `message_id, group_id, text, recipient_user_id, system, created_at`
 )
+
+// sqliteNotice stores a membership notice: ?1 message id, ?2 group, ?3
+// text, ?4 recipient, ?5 key, ?6 time.
+var sqliteNotice = `INSERT INTO messages (message_id, group_id, text, recipient_user_id, system, idempotency_key, created_at)
+		SELECT ?1, g.group_id, ` + noticeTextSQL("?3") + `, ?4, 1, ?5, ?6 FROM groups g WHERE g.group_id = ?2
+		ON CONFLICT (group_id, idempotency_key) DO NOTHING
+		RETURNING seq`
+
+// sqliteMembershipUpsert returns the upsert described in membership.go, for
+// a group named by column: ?1 group, ?2 user, ?3 and ?4 event time.
+func sqliteMembershipUpsert(leave bool, column string) string {
+	state, joinedAt, setJoinedAt := stateJoined, "?3", ",\n\t\t\tjoined_at = excluded.joined_at"
+	if leave {
+		state, joinedAt, setJoinedAt = stateLeft, "NULL", ""
+	}
+	return `INSERT INTO group_members AS o (group_id, user_id, role, state, prev_state, event_time, event_nanos, joined_at)
+		SELECT g.group_id, ?2, 2, '` + state + `', 'none', ?3, ?4, ` + joinedAt + ` FROM groups g WHERE g.` + column + ` = ?1
+		ON CONFLICT (group_id, user_id) DO UPDATE SET
+			state = excluded.state,
+			prev_state = o.state,
+			event_time = excluded.event_time,
+			event_nanos = excluded.event_nanos` + setJoinedAt + `
+		WHERE ` + beatsSQL + ` AND o.role <> 1
+		RETURNING prev_state, group_id`
+}
+
+// sqliteMemberState returns no row when the group named by column does not
+// exist, and NULLs when the group has no row for the user.
+func sqliteMemberState(column string) string {
+	return `SELECT g.group_id, m.state, m.role FROM groups g
+		LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = ?2
+		WHERE g.` + column + ` = ?1`
+}
 
 func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -266,6 +308,11 @@ func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool,
 		group.ID, group.OwnerID, ownerJoinedAt.UnixMicro()); err != nil {
 		return Group{}, false, sqliteErr(err)
 	}
+	joined, err := s.applyPending(ctx, tx, group)
+	if err != nil {
+		return Group{}, false, err
+	}
+	group.MemberCount += joined
 	if err := tx.Commit(); err != nil {
 		return Group{}, false, sqliteErr(err)
 	}
@@ -294,36 +341,141 @@ func scanSQLiteGroup(row *sql.Row) (Group, error) {
 	return g, nil
 }
 
-func (s *sqliteStore) AddMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	return s.applyMembership(ctx, s.join, false, groupID, userID, eventTime)
+// applyPending applies the pending changes of the new group's activity in
+// event-time order, with their notices, and returns how many members they
+// added.
+func (s *sqliteStore) applyPending(ctx context.Context, tx *sql.Tx, g Group) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM pending_members WHERE activity_id = ?1
+		RETURNING user_id, state, event_time, event_nanos, notice_text, coalesce(notice_key, '')`, g.ActivityID)
+	if err != nil {
+		return 0, sqliteErr(err)
+	}
+	var changes []pendingChange
+	for rows.Next() {
+		var p pendingChange
+		var micros int64
+		if err := rows.Scan(&p.userID, &p.state, &micros, &p.nanos, &p.notice.Text, &p.notice.IdempotencyKey); err != nil {
+			rows.Close()
+			return 0, sqliteErr(err)
+		}
+		p.eventTime = time.UnixMicro(micros).UTC()
+		changes = append(changes, p)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, sqliteErr(err)
+	}
+	slices.SortFunc(changes, func(a, b pendingChange) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	var joined int64
+	for _, p := range changes {
+		if p.userID == g.OwnerID {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_id, user_id, role, state, prev_state, event_time, event_nanos, joined_at)
+			VALUES (?1, ?2, 2, ?3, 'none', ?4, ?5, CASE ?3 WHEN 'joined' THEN ?4 END)`,
+			g.ID, p.userID, p.state, p.eventTime.UnixMicro(), p.nanos); err != nil {
+			return 0, sqliteErr(err)
+		}
+		if p.state != stateJoined {
+			continue
+		}
+		joined++
+		if _, err := s.storeNotice(ctx, tx, g.ID, p.userID, p.notice); err != nil {
+			return 0, err
+		}
+	}
+	return joined, nil
 }
 
-func (s *sqliteStore) RemoveMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	return s.applyMembership(ctx, s.leave, true, groupID, userID, eventTime)
+// storeNotice stores n, when it has a text, addressed to userID, and
+// reports whether it stored a message.
+func (s *sqliteStore) storeNotice(ctx context.Context, tx *sql.Tx, groupID, userID string, n Notice) (bool, error) {
+	if n.Text == "" {
+		return false, nil
+	}
+	var seq int64
+	err := tx.StmtContext(ctx, s.notice).QueryRowContext(ctx, newMessageID(), groupID, n.Text, userID, nullKey(n.IdempotencyKey), now().UnixMicro()).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, sqliteErr(err)
+	}
+	return true, nil
 }
 
-func (s *sqliteStore) applyMembership(ctx context.Context, upsert *sql.Stmt, leave bool, groupID, userID string, eventTime time.Time) (MembershipChange, error) {
-	var prev string
-	err := upsert.QueryRowContext(ctx, groupID, userID, dbTime(eventTime).UnixMicro()).Scan(&prev)
+func (s *sqliteStore) AddMember(ctx context.Context, e MembershipEvent) (MembershipChange, error) {
+	return s.applyMembership(ctx, false, e)
+}
+
+func (s *sqliteStore) RemoveMember(ctx context.Context, e MembershipEvent) (MembershipChange, error) {
+	return s.applyMembership(ctx, true, e)
+}
+
+// applyMembership applies a join or leave, and stores its notice when it
+// changes the membership, in one transaction. SQLite has one writer at a
+// time, so the group cannot appear between the upsert and the pending
+// change.
+func (s *sqliteStore) applyMembership(ctx context.Context, leave bool, e MembershipEvent) (MembershipChange, error) {
+	by, target := byGroup, e.GroupID
+	if target == "" {
+		by, target = byActivity, e.ActivityID
+	}
+	upsert := s.join[by]
+	if leave {
+		upsert = s.leave[by]
+	}
+	micros, nanos := splitTime(e.EventTime)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return MembershipChange{}, sqliteErr(err)
+	}
+	defer tx.Rollback()
+	c, err := s.membershipInTx(ctx, tx, upsert, by, leave, e, target, micros.UnixMicro(), nanos)
+	if err != nil {
+		return MembershipChange{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return MembershipChange{}, sqliteErr(err)
+	}
+	return c, nil
+}
+
+func (s *sqliteStore) membershipInTx(ctx context.Context, tx *sql.Tx, upsert *sql.Stmt, by int, leave bool, e MembershipEvent, target string, micros int64, nanos int16) (MembershipChange, error) {
+	var prev, groupID string
+	err := tx.StmtContext(ctx, upsert).QueryRowContext(ctx, target, e.UserID, micros, nanos).Scan(&prev, &groupID)
 	switch {
 	case err == nil:
-		if leave {
-			return leaveOutcome(prev), nil
+		c := outcome(leave, prev)
+		if c.Applied {
+			if c.NoticeStored, err = s.storeNotice(ctx, tx, groupID, e.UserID, e.Notice); err != nil {
+				return MembershipChange{}, err
+			}
 		}
-		return joinOutcome(prev), nil
+		return c, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return MembershipChange{}, sqliteErr(err)
 	}
 	var state sql.NullString
 	var role sql.NullInt64
-	err = s.memberState.QueryRowContext(ctx, groupID, userID).Scan(&state, &role)
-	if errors.Is(err, sql.ErrNoRows) {
+	err = tx.StmtContext(ctx, s.memberState[by]).QueryRowContext(ctx, target, e.UserID).Scan(&groupID, &state, &role)
+	switch {
+	case err == nil:
+		return unappliedOutcome(leave, state.Valid, state.String, Role(role.Int64))
+	case !errors.Is(err, sql.ErrNoRows):
+		return MembershipChange{}, sqliteErr(err)
+	case by == byGroup:
 		return MembershipChange{}, ErrNotFound
 	}
-	if err != nil {
+	if _, err := tx.StmtContext(ctx, s.pending).ExecContext(ctx, target, e.UserID, eventState(leave), micros, nanos,
+		e.Notice.Text, nullKey(e.Notice.IdempotencyKey)); err != nil {
 		return MembershipChange{}, sqliteErr(err)
 	}
-	return unappliedOutcome(leave, state.Valid, state.String, Role(role.Int64))
+	return MembershipChange{Pending: true}, nil
 }
 
 func (s *sqliteStore) ListMembers(ctx context.Context, groupID string, page Page) ([]Member, string, error) {
@@ -374,10 +526,7 @@ func (s *sqliteStore) groupExists(ctx context.Context, groupID string) error {
 
 func (s *sqliteStore) SendSystemMessage(ctx context.Context, m NewMessage) (Message, bool, error) {
 	msg := Message{ID: newMessageID(), GroupID: m.GroupID, Text: m.Text, RecipientUserID: m.RecipientUserID, System: true, CreatedAt: now()}
-	var key any // NULL: without a key every call stores a message
-	if m.IdempotencyKey != "" {
-		key = m.IdempotencyKey
-	}
+	key := nullKey(m.IdempotencyKey) // NULL: without a key every call stores a message
 	var seq int64
 	err := s.send.QueryRowContext(ctx, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt.UnixMicro()).Scan(&seq)
 	switch {
@@ -472,7 +621,9 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 
 func (s *sqliteStore) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.join, s.leave, s.send, s.memberState, s.groupByID} {
+	stmts := []*sql.Stmt{s.send, s.pending, s.notice, s.groupByID}
+	stmts = append(append(append(stmts, s.join[:]...), s.leave[:]...), s.memberState[:]...)
+	for _, stmt := range stmts {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

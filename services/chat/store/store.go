@@ -8,12 +8,22 @@
 //
 // Membership is decided by event time. A store keeps one row per group and
 // user with the user's state (joined or left) and the time of the latest event
-// that set it. A join or leave applies only when its event time is later than
-// the row's, so events delivered out of order converge on the state of the
-// latest one. A leave for a user the store has never seen leaves a tombstone,
-// so that an older join arriving afterwards is ignored. An event with the same
-// time as the row's is a repeat and changes nothing. Times are kept with
-// microsecond precision, the precision of PostgreSQL, in both stores.
+// that set it, the deciding event. A join or leave applies only when it beats
+// the deciding event: its event time is later, or equal and it is a leave
+// while the row says joined. So events delivered in any order converge on
+// the same state, and at equal times a leave wins. A leave for a user the
+// store has never seen leaves a tombstone, so that an older join arriving
+// afterwards is ignored. An event that does not beat the row, a repeat
+// included, changes nothing. Event times are kept and compared at nanosecond
+// precision in both stores (microseconds in the time column, the rest in
+// event_nanos).
+//
+// A change addressed by activity before the activity's group exists is kept
+// as pending, one per activity and user by the same rule, and CreateGroup
+// applies the activity's pending changes in the transaction that creates
+// the group, in event-time order. A change may carry a notice, which is
+// stored in the transaction of the change exactly when the change applies:
+// when a join makes a member or a leave ends a membership.
 package store
 
 import (
@@ -56,7 +66,9 @@ var (
 // Store keeps groups, memberships and messages.
 type Store interface {
 	// CreateGroup creates the group of g.ActivityID with g.OwnerID as its
-	// owner and first member. When the activity has a group already, it
+	// owner and first member, and applies the activity's pending membership
+	// changes in the same transaction, in event-time order, storing their
+	// notices; a pending change about the owner is dropped. When the activity has a group already, it
 	// returns that group and created = false; g's other fields are then
 	// ignored.
 	CreateGroup(ctx context.Context, g NewGroup) (group Group, created bool, err error)
@@ -64,13 +76,14 @@ type Store interface {
 	GroupByID(ctx context.Context, groupID string) (Group, error)
 	// GroupByActivityID returns the group of the activity, or ErrNotFound.
 	GroupByActivityID(ctx context.Context, activityID string) (Group, error)
-	// AddMember records that the user joined the group at eventTime. It
-	// returns ErrNotFound when the group does not exist.
-	AddMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error)
-	// RemoveMember records that the user left the group at eventTime. It
-	// returns ErrNotFound when the group does not exist and
-	// ErrOwnerImmutable when the user is the group's owner.
-	RemoveMember(ctx context.Context, groupID, userID string, eventTime time.Time) (MembershipChange, error)
+	// AddMember records that the user joined as of e.EventTime. It returns
+	// ErrNotFound when e names the group by id and the group does not
+	// exist; named by activity, the change is then kept as pending.
+	AddMember(ctx context.Context, e MembershipEvent) (MembershipChange, error)
+	// RemoveMember records that the user left as of e.EventTime, as
+	// AddMember does. It returns ErrOwnerImmutable when the user is the
+	// group's owner.
+	RemoveMember(ctx context.Context, e MembershipEvent) (MembershipChange, error)
 	// ListMembers returns one page of the group's current members, the
 	// owner first, then by join time and user id. It returns ErrNotFound
 	// when the group does not exist.
@@ -81,7 +94,8 @@ type Store interface {
 	// the group does not exist.
 	SendSystemMessage(ctx context.Context, m NewMessage) (msg Message, created bool, err error)
 	// ListMessages returns one page of the group's messages in the order
-	// they were stored. It returns ErrNotFound when the group does not
+	// they were committed: a reader paging while others write never skips
+	// a message. It returns ErrNotFound when the group does not
 	// exist.
 	ListMessages(ctx context.Context, groupID string, page Page) (messages []Message, nextToken string, err error)
 	// Ping reports whether the database answers.
@@ -154,12 +168,43 @@ type Member struct {
 	JoinedAt time.Time
 }
 
+// MembershipEvent is the input of AddMember and RemoveMember: one join or
+// leave.
+type MembershipEvent struct {
+	// GroupID names the group; set it or ActivityID.
+	GroupID string
+	// ActivityID names the group by its activity, when GroupID is empty.
+	ActivityID string
+	// UserID is the user who joined or left.
+	UserID string
+	// EventTime is when the user joined or left.
+	EventTime time.Time
+	// Notice, when its Text is not empty, is stored addressed to the user
+	// exactly when the change applies.
+	Notice Notice
+}
+
+// Notice is the system message that announces a membership change.
+type Notice struct {
+	// Text is the message text; "{group_name}" in it is replaced by the
+	// group's name. Empty means no notice.
+	Text string
+	// IdempotencyKey, when not empty, makes the group store one message
+	// with this key, as NewMessage's does.
+	IdempotencyKey string
+}
+
 // MembershipChange is the outcome of AddMember and RemoveMember.
 type MembershipChange struct {
 	// Applied is true when the call changed the membership.
 	Applied bool
 	// IsMember is the user's membership after the call.
 	IsMember bool
+	// Pending is true when the activity's group does not exist yet and the
+	// change was kept for CreateGroup.
+	Pending bool
+	// NoticeStored is true when the call stored the event's notice.
+	NoticeStored bool
 }
 
 // NewMessage is the input of SendSystemMessage.

@@ -65,17 +65,42 @@ const (
 type ChatServiceClient interface {
 	// CreateGroup creates the group of an activity. An activity has at most one
 	// group: a repeated call returns the existing group with created = false.
+	// In the same transaction it applies the membership changes recorded for
+	// the activity while it had no group (see AddGroupMember), in event-time
+	// order, with their notices.
 	CreateGroup(context.Context, *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error)
 	// GetGroupInfo returns a group by its id, or not_found.
 	GetGroupInfo(context.Context, *connect.Request[v1.GetGroupInfoRequest]) (*connect.Response[v1.GetGroupInfoResponse], error)
 	// GetGroupByActivityId returns the group of an activity, or not_found.
 	GetGroupByActivityId(context.Context, *connect.Request[v1.GetGroupByActivityIdRequest]) (*connect.Response[v1.GetGroupByActivityIdResponse], error)
-	// AddGroupMember makes a user a member as of event_time. A join older than
-	// the user's latest leave is ignored, and a repeat changes nothing.
+	// AddGroupMember makes a user a member as of event_time.
+	//
+	// Membership is decided by event time, compared at nanosecond precision:
+	// of all the joins and leaves of one user in one group, the one with the
+	// latest event_time decides, whatever order they arrive in. At equal
+	// event times a leave wins over a join. A call that repeats the deciding
+	// event (same kind, same event_time) changes nothing, and a join older
+	// than the deciding event is ignored.
+	//
+	// The group is named by group_id or by activity_id. Named by activity_id
+	// before the activity's group exists, the change is recorded as pending
+	// (the response says pending = true) and CreateGroup applies it, so a
+	// join that arrives before its activity's creation is never lost. Only
+	// the latest pending change of a user counts, by the same rule.
+	//
+	// With notice_text set, a notice addressed to the user is stored in the
+	// same transaction as the change, and only when the call (or, for a
+	// pending change, CreateGroup) makes the user a member who was not one.
 	AddGroupMember(context.Context, *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error)
-	// RemoveGroupMember removes a user as of event_time. A leave older than the
-	// user's latest join is ignored, and a repeat changes nothing. The owner
-	// cannot be removed: that is failed_precondition.
+	// RemoveGroupMember removes a user as of event_time, by the rules of
+	// AddGroupMember: a leave older than the deciding event is ignored, a
+	// repeat changes nothing, and at equal event times the leave wins. A leave
+	// for a user who never joined leaves a tombstone, so that an older join
+	// arriving later is ignored. The owner cannot be removed: that is
+	// failed_precondition (a pending change about the owner is dropped when
+	// the group is created). With notice_text set, the notice is stored in the
+	// same transaction and only when the call ends a membership, never for a
+	// user who was not a member.
 	RemoveGroupMember(context.Context, *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error)
 	// ListGroupMembers lists the current members, owner first, then by the time
 	// they joined.
@@ -83,7 +108,9 @@ type ChatServiceClient interface {
 	// SendSystemMessage stores a system notice in a group, optionally addressed
 	// to one user. Calls with the same idempotency_key store one message.
 	SendSystemMessage(context.Context, *connect.Request[v1.SendSystemMessageRequest]) (*connect.Response[v1.SendSystemMessageResponse], error)
-	// ListGroupMessages lists a group's messages, oldest first.
+	// ListGroupMessages lists a group's messages in the order they were
+	// committed, oldest first. Paging with next_page_token never skips a
+	// message, even while other callers write to the group.
 	ListGroupMessages(context.Context, *connect.Request[v1.ListGroupMessagesRequest]) (*connect.Response[v1.ListGroupMessagesResponse], error)
 }
 
@@ -209,17 +236,42 @@ func (c *chatServiceClient) ListGroupMessages(ctx context.Context, req *connect.
 type ChatServiceHandler interface {
 	// CreateGroup creates the group of an activity. An activity has at most one
 	// group: a repeated call returns the existing group with created = false.
+	// In the same transaction it applies the membership changes recorded for
+	// the activity while it had no group (see AddGroupMember), in event-time
+	// order, with their notices.
 	CreateGroup(context.Context, *connect.Request[v1.CreateGroupRequest]) (*connect.Response[v1.CreateGroupResponse], error)
 	// GetGroupInfo returns a group by its id, or not_found.
 	GetGroupInfo(context.Context, *connect.Request[v1.GetGroupInfoRequest]) (*connect.Response[v1.GetGroupInfoResponse], error)
 	// GetGroupByActivityId returns the group of an activity, or not_found.
 	GetGroupByActivityId(context.Context, *connect.Request[v1.GetGroupByActivityIdRequest]) (*connect.Response[v1.GetGroupByActivityIdResponse], error)
-	// AddGroupMember makes a user a member as of event_time. A join older than
-	// the user's latest leave is ignored, and a repeat changes nothing.
+	// AddGroupMember makes a user a member as of event_time.
+	//
+	// Membership is decided by event time, compared at nanosecond precision:
+	// of all the joins and leaves of one user in one group, the one with the
+	// latest event_time decides, whatever order they arrive in. At equal
+	// event times a leave wins over a join. A call that repeats the deciding
+	// event (same kind, same event_time) changes nothing, and a join older
+	// than the deciding event is ignored.
+	//
+	// The group is named by group_id or by activity_id. Named by activity_id
+	// before the activity's group exists, the change is recorded as pending
+	// (the response says pending = true) and CreateGroup applies it, so a
+	// join that arrives before its activity's creation is never lost. Only
+	// the latest pending change of a user counts, by the same rule.
+	//
+	// With notice_text set, a notice addressed to the user is stored in the
+	// same transaction as the change, and only when the call (or, for a
+	// pending change, CreateGroup) makes the user a member who was not one.
 	AddGroupMember(context.Context, *connect.Request[v1.AddGroupMemberRequest]) (*connect.Response[v1.AddGroupMemberResponse], error)
-	// RemoveGroupMember removes a user as of event_time. A leave older than the
-	// user's latest join is ignored, and a repeat changes nothing. The owner
-	// cannot be removed: that is failed_precondition.
+	// RemoveGroupMember removes a user as of event_time, by the rules of
+	// AddGroupMember: a leave older than the deciding event is ignored, a
+	// repeat changes nothing, and at equal event times the leave wins. A leave
+	// for a user who never joined leaves a tombstone, so that an older join
+	// arriving later is ignored. The owner cannot be removed: that is
+	// failed_precondition (a pending change about the owner is dropped when
+	// the group is created). With notice_text set, the notice is stored in the
+	// same transaction and only when the call ends a membership, never for a
+	// user who was not a member.
 	RemoveGroupMember(context.Context, *connect.Request[v1.RemoveGroupMemberRequest]) (*connect.Response[v1.RemoveGroupMemberResponse], error)
 	// ListGroupMembers lists the current members, owner first, then by the time
 	// they joined.
@@ -227,7 +279,9 @@ type ChatServiceHandler interface {
 	// SendSystemMessage stores a system notice in a group, optionally addressed
 	// to one user. Calls with the same idempotency_key store one message.
 	SendSystemMessage(context.Context, *connect.Request[v1.SendSystemMessageRequest]) (*connect.Response[v1.SendSystemMessageResponse], error)
-	// ListGroupMessages lists a group's messages, oldest first.
+	// ListGroupMessages lists a group's messages in the order they were
+	// committed, oldest first. Paging with next_page_token never skips a
+	// message, even while other callers write to the group.
 	ListGroupMessages(context.Context, *connect.Request[v1.ListGroupMessagesRequest]) (*connect.Response[v1.ListGroupMessagesResponse], error)
 }
 

@@ -35,7 +35,11 @@ func Run(t *testing.T, open Opener) {
 		{"GroupNotFound", testGroupNotFound},
 		{"Membership", testMembership},
 		{"MembershipConverges", testMembershipConverges},
-		{"MembershipMicroseconds", testMembershipMicroseconds},
+		{"MembershipNanoseconds", testMembershipNanoseconds},
+		{"PendingChanges", testPendingChanges},
+		{"PendingChangesConverge", testPendingChangesConverge},
+		{"PendingChangeRacesCreateGroup", testPendingChangeRacesCreateGroup},
+		{"Notices", testNotices},
 		{"AddMemberConcurrent", testAddMemberConcurrent},
 		{"MembershipConcurrentMixed", testMembershipConcurrentMixed},
 		{"Owner", testOwner},
@@ -44,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"SendSystemMessage", testSendSystemMessage},
 		{"SendSystemMessageConcurrent", testSendSystemMessageConcurrent},
 		{"ListMessagesPaging", testListMessagesPaging},
+		{"ListMessagesConcurrentWriters", testListMessagesConcurrentWriters},
 		{"InvalidPageToken", testInvalidPageToken},
 		{"Ping", testPing},
 	}
@@ -205,9 +210,12 @@ func testGroupNotFound(t *testing.T, s store.Store) {
 			_, err := s.GroupByActivityID(ctx, "act_missing")
 			return err
 		},
-		"AddMember": func() error { _, err := s.AddMember(ctx, "grp_missing", "user_2", at(1)); return err },
+		"AddMember": func() error {
+			_, err := s.AddMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: "user_2", EventTime: at(1)})
+			return err
+		},
 		"RemoveMember": func() error {
-			_, err := s.RemoveMember(ctx, "grp_missing", "user_2", at(1))
+			_, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: "user_2", EventTime: at(1)})
 			return err
 		},
 		"ListMembers": func() error { _, _, err := s.ListMembers(ctx, "grp_missing", store.Page{}); return err },
@@ -250,9 +258,9 @@ func apply(t *testing.T, s store.Store, groupID string, e event) store.Membershi
 		err error
 	)
 	if e.leave {
-		c, err = s.RemoveMember(context.Background(), groupID, "user_2", at(e.minute))
+		c, err = s.RemoveMember(context.Background(), store.MembershipEvent{GroupID: groupID, UserID: "user_2", EventTime: at(e.minute)})
 	} else {
-		c, err = s.AddMember(context.Background(), groupID, "user_2", at(e.minute))
+		c, err = s.AddMember(context.Background(), store.MembershipEvent{GroupID: groupID, UserID: "user_2", EventTime: at(e.minute)})
 	}
 	if err != nil {
 		t.Fatalf("%v: %v", e, err)
@@ -279,7 +287,9 @@ func testMembership(t *testing.T, s store.Store) {
 		{"join then leave", []step{{event{false, 1}, joined}, {event{true, 2}, left}}},
 		{"repeated leave", []step{{event{false, 1}, joined}, {event{true, 2}, left}, {event{true, 2}, stillOut}}},
 		{"leave older than join is ignored", []step{{event{false, 2}, joined}, {event{true, 1}, stillMember}}},
-		{"leave at the join's time is a repeat", []step{{event{false, 2}, joined}, {event{true, 2}, stillMember}}},
+		{"leave at the join's time wins", []step{{event{false, 2}, joined}, {event{true, 2}, left}}},
+		{"join at the leave's time is ignored", []step{{event{false, 1}, joined}, {event{true, 2}, left}, {event{false, 2}, stillOut}}},
+		{"join at a stranger's leave's time is ignored", []step{{event{true, 2}, stillOut}, {event{false, 2}, stillOut}}},
 		{"leave of a stranger", []step{{event{true, 2}, stillOut}}},
 		{"join older than a stranger's leave is ignored", []step{{event{true, 2}, stillOut}, {event{false, 1}, stillOut}}},
 		{"join newer than a stranger's leave", []step{{event{true, 2}, stillOut}, {event{false, 3}, joined}}},
@@ -337,6 +347,9 @@ func testMembershipConverges(t *testing.T, s store.Store) {
 		{"leave, join", []event{{true, 1}, {false, 2}}, true, 2},
 		{"join, leave, join", []event{{false, 1}, {true, 2}, {false, 3}}, true, 3},
 		{"join, leave, join, leave", []event{{false, 1}, {true, 2}, {false, 3}, {true, 4}}, false, 0},
+		{"join and leave at one time", []event{{false, 2}, {true, 2}}, false, 0},
+		{"join, leave, rejoin at the leave's time", []event{{false, 1}, {true, 2}, {false, 2}}, false, 0},
+		{"join, leave at the join's time, rejoin", []event{{false, 1}, {true, 1}, {false, 2}}, true, 2},
 	}
 	n := 0
 	for _, tt := range tests {
@@ -364,23 +377,35 @@ func testMembershipConverges(t *testing.T, s store.Store) {
 	}
 }
 
-func testMembershipMicroseconds(t *testing.T, s store.Store) {
+func testMembershipNanoseconds(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	g := newGroup(t, s, "act_us")
+	g := newGroup(t, s, "act_ns")
 	t0 := base.Add(123456100 * time.Nanosecond)
-	if c, err := s.AddMember(ctx, g.ID, "user_2", t0); err != nil || !c.Applied {
+	ev := func(d time.Duration) store.MembershipEvent {
+		return store.MembershipEvent{GroupID: g.ID, UserID: "user_2", EventTime: t0.Add(d)}
+	}
+	if c, err := s.AddMember(ctx, ev(0)); err != nil || !c.Applied {
 		t.Fatalf("AddMember = %+v, %v", c, err)
 	}
-	// Within the same microsecond: a repeat in both stores.
-	if c, err := s.RemoveMember(ctx, g.ID, "user_2", t0.Add(500*time.Nanosecond)); err != nil || c.Applied || !c.IsMember {
-		t.Errorf("RemoveMember in the same microsecond = %+v, %v; want a repeat", c, err)
+	// Within the same microsecond, a later leave is no repeat.
+	if c, err := s.RemoveMember(ctx, ev(500*time.Nanosecond)); err != nil || !c.Applied || c.IsMember {
+		t.Errorf("RemoveMember 500ns later = %+v, %v; want applied", c, err)
 	}
-	if c, err := s.RemoveMember(ctx, g.ID, "user_2", t0.Add(time.Microsecond)); err != nil || !c.Applied {
-		t.Errorf("RemoveMember a microsecond later = %+v, %v; want applied", c, err)
+	// An older join in the same microsecond is ignored, a newer one applies.
+	if c, err := s.AddMember(ctx, ev(300*time.Nanosecond)); err != nil || c.Applied || c.IsMember {
+		t.Errorf("AddMember 200ns before the leave = %+v, %v; want ignored", c, err)
 	}
-	// A zone other than UTC names the same instant.
-	if c, err := s.AddMember(ctx, g.ID, "user_2", t0.Add(time.Microsecond).In(time.FixedZone("X", 3600))); err != nil || c.Applied {
-		t.Errorf("AddMember at the leave's instant in another zone = %+v, %v; want a repeat", c, err)
+	if c, err := s.AddMember(ctx, ev(600*time.Nanosecond)); err != nil || !c.Applied || !c.IsMember {
+		t.Errorf("AddMember 100ns after the leave = %+v, %v; want applied", c, err)
+	}
+	// A zone other than UTC names the same instant: the leave at the
+	// join's instant wins, and a join at it again is a repeat.
+	other := time.FixedZone("X", 3600)
+	if c, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_2", EventTime: t0.Add(600 * time.Nanosecond).In(other)}); err != nil || !c.Applied {
+		t.Errorf("RemoveMember at the join's instant in another zone = %+v, %v; want applied", c, err)
+	}
+	if c, err := s.AddMember(ctx, ev(600*time.Nanosecond)); err != nil || c.Applied || c.IsMember {
+		t.Errorf("AddMember at the leave's instant = %+v, %v; want ignored", c, err)
 	}
 }
 
@@ -391,7 +416,9 @@ func testAddMemberConcurrent(t *testing.T, s store.Store) {
 	changes := make([]store.MembershipChange, Concurrency)
 	errs := make([]error, Concurrency)
 	for i := range Concurrency {
-		wg.Go(func() { changes[i], errs[i] = s.AddMember(ctx, g.ID, "user_2", at(1)) })
+		wg.Go(func() {
+			changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_2", EventTime: at(1)})
+		})
 	}
 	wg.Wait()
 	applied := 0
@@ -436,9 +463,9 @@ func testMembershipConcurrentMixed(t *testing.T, s store.Store) {
 					return
 				}
 				if m%2 == 1 {
-					_, err = s.AddMember(ctx, g.ID, user, at(m))
+					_, err = s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(m)})
 				} else {
-					_, err = s.RemoveMember(ctx, g.ID, user, at(m))
+					_, err = s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(m)})
 				}
 				if err != nil {
 					errs <- fmt.Errorf("%s minute %d: %w", user, m, err)
@@ -464,11 +491,11 @@ func testOwner(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	g := newGroup(t, s, "act_owner")
 	for _, when := range []time.Time{at(-10), at(10)} {
-		if _, err := s.RemoveMember(ctx, g.ID, "owner_1", when); !errors.Is(err, store.ErrOwnerImmutable) {
+		if _, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "owner_1", EventTime: when}); !errors.Is(err, store.ErrOwnerImmutable) {
 			t.Errorf("RemoveMember(owner, %v) err = %v, want ErrOwnerImmutable", when, err)
 		}
 	}
-	c, err := s.AddMember(ctx, g.ID, "owner_1", at(20))
+	c, err := s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "owner_1", EventTime: at(20)})
 	if err != nil || c != (store.MembershipChange{IsMember: true}) {
 		t.Errorf("AddMember(owner) = %+v, %v; want no change, member", c, err)
 	}
@@ -490,14 +517,14 @@ func testListMembers(t *testing.T, s store.Store) {
 		user   string
 		minute int
 	}{{"user_c", 2}, {"user_b", 1}, {"user_a", 2}, {"user_gone", 1}} {
-		if _, err := s.AddMember(ctx, g.ID, m.user, at(m.minute)); err != nil {
+		if _, err := s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: m.user, EventTime: at(m.minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.RemoveMember(ctx, g.ID, "user_gone", at(3)); err != nil {
+	if _, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_gone", EventTime: at(3)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RemoveMember(ctx, g.ID, "user_never", at(3)); err != nil {
+	if _, err := s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "user_never", EventTime: at(3)}); err != nil {
 		t.Fatal(err)
 	}
 	members, next, err := s.ListMembers(ctx, g.ID, store.Page{})
@@ -529,7 +556,7 @@ func testListMembersPaging(t *testing.T, s store.Store) {
 	want := []string{"owner_1"}
 	for i := range 7 {
 		user := fmt.Sprintf("user_%d", i)
-		if _, err := s.AddMember(ctx, g.ID, user, at(i%3)); err != nil {
+		if _, err := s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(i % 3)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -141,9 +141,10 @@ Messaging:
 	return file
 }
 
-// TestDeadLetterCommands dead-letters a join that came too early, lists and
-// shows it, replays it after its activity is created so that it applies,
-// then dead-letters poison and purges it, all through the command line.
+// TestDeadLetterCommands dead-letters the leave of a group's owner, which
+// the chat service refuses, lists and shows it, replays it (refused again,
+// it comes back as a new letter), then dead-letters poison and purges it,
+// all through the command line.
 func TestDeadLetterCommands(t *testing.T) {
 	n := testenv.StartNATS(t)
 	chat := testenv.StartChat(t)
@@ -176,29 +177,8 @@ func TestDeadLetterCommands(t *testing.T) {
 		return out
 	}
 
-	out := mustRun(t, append([]string{"publish", "joined", "--activity", "act_late", "--user", "u1", "--at", "2024-01-01T11:00:00Z"}, nats...)...)
-	if !strings.Contains(out, "published to activity.member.joined: stream ACTIVITY sequence") {
-		t.Errorf("publish joined = %q", out)
-	}
-	out = mustRun(t, append([]string{"publish", "joined", "--activity", "act_late", "--user", "u1", "--at", "2024-01-01T11:00:00Z"}, nats...)...)
-	if !strings.Contains(out, "duplicate") {
-		t.Errorf("publishing the same event again = %q, want a duplicate", out)
-	}
-
-	list := waitList(t, "1 dead letters in ACTIVITY_DLQ")
-	if !strings.Contains(list, "activity.member.joined") || !strings.Contains(list, "not_found") {
-		t.Errorf("dlq list = %q, want the join and its reason", list)
-	}
-	show := mustRun(t, "dlq", "show", "1", "-f", file)
-	for _, want := range []string{"Dead letter 1", "Subject:    activity.member.joined", "Deliveries: 1", "Reason:", "group not found", `"activity_id":"act_late"`, "Dlq-Reason:"} {
-		if !strings.Contains(show, want) {
-			t.Errorf("dlq show 1 lacks %q:\n%s", want, show)
-		}
-	}
-	if js := mustRun(t, "dlq", "show", "1", "--json", "-f", file); !strings.Contains(js, `"subject": "activity.member.joined"`) {
-		t.Errorf("dlq show --json = %q", js)
-	}
-
+	// The owner's leave is refused by the chat service (failed_precondition)
+	// and dead-lettered on its first delivery.
 	mustRun(t, append([]string{"publish", "created", "--activity", "act_late", "--creator", "owner", "--title", "Late"}, nats...)...)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if chat.Group("act_late") == nil {
@@ -206,33 +186,61 @@ func TestDeadLetterCommands(t *testing.T) {
 		}
 		return nil
 	})
-	if out := mustRun(t, "dlq", "replay", "1", "-f", file); !strings.Contains(out, "replayed dead letter 1 to activity.member.joined") {
+	out := mustRun(t, append([]string{"publish", "left", "--activity", "act_late", "--user", "owner", "--at", "2024-01-01T11:00:00Z"}, nats...)...)
+	if !strings.Contains(out, "published to activity.member.left: stream ACTIVITY sequence") {
+		t.Errorf("publish left = %q", out)
+	}
+	out = mustRun(t, append([]string{"publish", "left", "--activity", "act_late", "--user", "owner", "--at", "2024-01-01T11:00:00Z"}, nats...)...)
+	if !strings.Contains(out, "duplicate") {
+		t.Errorf("publishing the same event again = %q, want a duplicate", out)
+	}
+
+	list := waitList(t, "1 dead letters in ACTIVITY_DLQ")
+	if !strings.Contains(list, "activity.member.left") || !strings.Contains(list, "failed_precondition") {
+		t.Errorf("dlq list = %q, want the leave and its reason", list)
+	}
+	show := mustRun(t, "dlq", "show", "1", "-f", file)
+	for _, want := range []string{"Dead letter 1", "Subject:    activity.member.left", "Deliveries: 1", "Reason:", "owner cannot be removed", `"activity_id":"act_late"`, "Dlq-Reason:"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("dlq show 1 lacks %q:\n%s", want, show)
+		}
+	}
+	if js := mustRun(t, "dlq", "show", "1", "--json", "-f", file); !strings.Contains(js, `"subject": "activity.member.left"`) {
+		t.Errorf("dlq show --json = %q", js)
+	}
+
+	// A replay takes the letter out of the DLQ and publishes the event
+	// again; still refused, it comes back as a new letter.
+	if out := mustRun(t, "dlq", "replay", "1", "-f", file); !strings.Contains(out, "replayed dead letter 1 to activity.member.left") {
 		t.Errorf("dlq replay 1 = %q", out)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if got := strings.Join(chat.Members("act_late"), ","); got != "owner,u1" {
-			return fmt.Errorf("members = %s after the replay, want owner,u1", got)
+		out := mustRun(t, "dlq", "list", "-f", file)
+		if !strings.Contains(out, "1 dead letters") || !strings.Contains(out, "\n2 ") {
+			return fmt.Errorf("dlq list = %q, want the replayed leave as a new letter", out)
 		}
 		return nil
 	})
-	waitList(t, "0 dead letters")
+	if got := strings.Join(chat.Members("act_late"), ","); got != "owner" {
+		t.Errorf("members = %s, want owner", got)
+	}
 
 	r := run(t, `{"activity_id": oops}`, append([]string{"publish", "raw", "activity.created", "-"}, nats...)...)
 	if r.code != cli.ExitOK {
 		t.Fatalf("publish raw: %d %q", r.code, r.stderr)
 	}
-	mustRun(t, append([]string{"publish", "left", "--binary", "--activity", "act_never", "--user", "u2", "--at", "2024-01-01T12:00:00Z"}, nats...)...)
-	waitList(t, "2 dead letters")
+	mustRun(t, append([]string{"publish", "left", "--binary", "--activity", "act_late", "--user", "owner", "--at", "2024-01-01T12:00:00Z"}, nats...)...)
+	waitList(t, "3 dead letters")
 	list = mustRun(t, "dlq", "list", "-f", file, "--json")
 	if !strings.Contains(list, "cannot decode payload") {
 		t.Errorf("dlq list --json = %q, want the decode reason", list)
 	}
 	binary := false
-	for seq := uint64(2); seq <= 4; seq++ {
+	for seq := uint64(2); seq <= 6; seq++ {
 		r := run(t, "", "dlq", "show", fmt.Sprint(seq), "-f", file)
 		if r.code == cli.ExitOK && strings.Contains(r.stdout, "application/protobuf") {
 			binary = true
-			if !strings.Contains(r.stdout, `Decoded as activity.member.left:`) || !strings.Contains(r.stdout, `"activity_id":"act_never"`) {
+			if !strings.Contains(r.stdout, `Decoded as activity.member.left:`) || !strings.Contains(r.stdout, `"activity_id":"act_late"`) {
 				t.Errorf("dlq show of a binary letter = %q, want it decoded", r.stdout)
 			}
 		}
@@ -240,7 +248,7 @@ func TestDeadLetterCommands(t *testing.T) {
 	if !binary {
 		t.Error("no dead letter shows the binary leave")
 	}
-	if out := mustRun(t, "dlq", "purge", "-f", file); out != "purged 2 dead letters\n" {
+	if out := mustRun(t, "dlq", "purge", "-f", file); out != "purged 3 dead letters\n" {
 		t.Errorf("dlq purge = %q", out)
 	}
 	waitList(t, "0 dead letters")

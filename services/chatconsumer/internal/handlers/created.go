@@ -25,7 +25,6 @@ func (h *Handlers) ActivityCreated(ctx context.Context, ev *activityv1.ActivityC
 		return Classify("CreateGroup", err, false)
 	}
 	group := res.Msg.GetGroup()
-	h.groups.put(ev.GetActivityId(), group)
 	_, err = h.chat.SendSystemMessage(ctx, connect.NewRequest(&chatv1.SendSystemMessageRequest{
 		GroupId:         group.GetGroupId(),
 		Text:            noticeText(h.notices.Created, ev.GetActivityId(), ev.GetCreatorId(), group.GetName()),

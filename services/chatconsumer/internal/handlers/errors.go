@@ -25,7 +25,9 @@ import (
 //     event is dead-lettered with the reason.
 //   - not_found, when notFoundMeansEarly is true, means the activity's group
 //     does not exist yet because its created event is still on its way:
-//     eventbus.NotReady, so the event is retried in place.
+//     eventbus.NotReady, so the event is retried in place. The handlers of
+//     this package name groups by activity, which the chat service never
+//     answers with not_found, and pass false.
 //   - anything else is returned as a plain error and retried with backoff.
 //
 // Classify returns nil for a nil err.

@@ -6,9 +6,12 @@
 // republished, changes nothing the second time. Errors are classified for
 // the eventbus runtime: see Classify.
 //
-// A join or leave usually costs two chat calls, the membership write and the
-// notice: the group of an activity is looked up once and then cached, as it
-// never changes.
+// A join or leave costs one chat call: it names the group by activity and
+// carries its notice, which the chat service stores in the transaction of
+// the membership change exactly when the change applies. A join or leave
+// that arrives before its activity's group exists is kept by the chat
+// service and applied when the group is created, so the handlers never wait
+// for the created event.
 package handlers
 
 import (
@@ -43,7 +46,6 @@ type Handlers struct {
 	chat    chatv1connect.ChatServiceClient
 	notices Notices
 	log     *slog.Logger
-	groups  *groupCache
 }
 
 // New returns handlers that call chat, which should be made with NewClient
@@ -52,7 +54,15 @@ func New(chat chatv1connect.ChatServiceClient, notices Notices, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handlers{chat: chat, notices: notices, log: log, groups: newGroupCache()}
+	return &Handlers{chat: chat, notices: notices, log: log}
+}
+
+// memberNoticeText fills a join or leave notice template with the event's
+// values. The group's name is not known here, as the group may not exist
+// yet: {title} and {group_name} are left as {group_name}, which the chat
+// service fills when it stores the notice.
+func memberNoticeText(template, activityID, userID string) string {
+	return noticeText(template, activityID, userID, "{group_name}")
 }
 
 // noticeText fills a notice template and cuts it to the longest text the

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 	"github.com/activitychat/chat/services/chatconsumer/internal/handlers"
+	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
 )
 
 func TestClassify(t *testing.T) {
@@ -160,60 +163,77 @@ func TestClientTimeout(t *testing.T) {
 	}
 }
 
-// groups is a chat service whose activity "act_1" has group gid, and which
-// counts lookups and refuses writes to other groups with not_found.
-type groups struct {
-	chatv1connect.UnimplementedChatServiceHandler
-	gid     atomic.Value // string
-	lookups atomic.Int32
+// calls counts the chat calls made through it, by procedure.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
-func (g *groups) GetGroupByActivityId(_ context.Context, _ *connect.Request[chatv1.GetGroupByActivityIdRequest]) (*connect.Response[chatv1.GetGroupByActivityIdResponse], error) {
-	g.lookups.Add(1)
-	return connect.NewResponse(&chatv1.GetGroupByActivityIdResponse{Group: &chatv1.Group{GroupId: g.gid.Load().(string), Name: "G"}}), nil
+func (c *calls) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.n[path.Base(r.URL.Path)]++
+		c.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
 }
 
-func (g *groups) AddGroupMember(_ context.Context, req *connect.Request[chatv1.AddGroupMemberRequest]) (*connect.Response[chatv1.AddGroupMemberResponse], error) {
-	if req.Msg.GetGroupId() != g.gid.Load().(string) {
-		return nil, connect.NewError(connect.CodeNotFound, errors.New("group not found"))
-	}
-	return connect.NewResponse(&chatv1.AddGroupMemberResponse{Applied: true, IsMember: true}), nil
+func (c *calls) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
 }
 
-func (g *groups) SendSystemMessage(_ context.Context, _ *connect.Request[chatv1.SendSystemMessageRequest]) (*connect.Response[chatv1.SendSystemMessageResponse], error) {
-	return connect.NewResponse(&chatv1.SendSystemMessageResponse{Created: true}), nil
-}
-
-// TestGroupCache checks that an activity's group is looked up once, and
-// looked up again after a write finds the cached group gone.
-func TestGroupCache(t *testing.T) {
-	g := &groups{}
-	g.gid.Store("g1")
-	mux := http.NewServeMux()
-	mux.Handle(chatv1connect.NewChatServiceHandler(g))
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	h := handlers.New(handlers.NewClient(handlers.ClientConfig{Endpoint: ts.URL}), handlers.Notices{Created: "c", Joined: "j", Left: "l"}, nil)
-	join := func(user string) error {
-		return h.ActivityMemberJoined(context.Background(), &activityv1.ActivityMemberJoined{ActivityId: "act_1", UserId: user, JoinedAt: timestamppb.Now()}, eventbus.Meta{})
+// TestMembershipOneCall runs the handlers against the real chat service: a
+// join or leave is one call, whether or not the group exists yet; a join
+// before its activity's created event is applied with its notice when the
+// group is created; a leave of a user never a member sends no notice.
+func TestMembershipOneCall(t *testing.T) {
+	c := &calls{n: map[string]int{}}
+	chat := testenv.StartChatWrapped(t, c.wrap)
+	h := handlers.New(handlers.NewClient(handlers.ClientConfig{Endpoint: chat.URL(), Token: testenv.Token, Timeout: 5 * time.Second}),
+		handlers.Notices{Created: "created {title}", Joined: "{user_id} joined {title}", Left: "{user_id} left {group_name}"}, nil)
+	ctx := context.Background()
+	t0 := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	join := func(user string, at time.Time) error {
+		return h.ActivityMemberJoined(ctx, &activityv1.ActivityMemberJoined{ActivityId: "act_1", UserId: user, JoinedAt: timestamppb.New(at)}, eventbus.Meta{})
 	}
-
-	for _, u := range []string{"u1", "u2", "u3"} {
-		if err := join(u); err != nil {
-			t.Fatal(err)
-		}
+	leave := func(user string, at time.Time) error {
+		return h.ActivityMemberLeft(ctx, &activityv1.ActivityMemberLeft{ActivityId: "act_1", UserId: user, LeftAt: timestamppb.New(at)}, eventbus.Meta{})
 	}
-	if n := g.lookups.Load(); n != 1 {
-		t.Errorf("%d lookups for three joins, want 1", n)
+	// An hour before the activity exists.
+	if err := join("u1", t0.Add(-time.Hour)); err != nil {
+		t.Fatalf("join before the group = %v, want it kept", err)
 	}
-	g.gid.Store("g2") // the group was recreated behind the consumer's back
-	if err := join("u4"); !errors.Is(err, eventbus.ErrNotReady) {
-		t.Errorf("join on a vanished group = %v, want NotReady", err)
+	if err := leave("u2", t0.Add(-time.Hour)); err != nil {
+		t.Fatalf("leave before the group = %v, want it kept", err)
 	}
-	if err := join("u4"); err != nil {
-		t.Errorf("retried join = %v, want success after a fresh lookup", err)
+	if got := c.take(); got["AddGroupMember"] != 1 || got["RemoveGroupMember"] != 1 || len(got) != 2 {
+		t.Errorf("calls before the group = %v, want one each", got)
 	}
-	if n := g.lookups.Load(); n != 2 {
-		t.Errorf("%d lookups, want 2", n)
+	if err := h.ActivityCreated(ctx, &activityv1.ActivityCreated{ActivityId: "act_1", CreatorId: "owner", Title: "Hike", CreatedAt: timestamppb.New(t0)}, eventbus.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := leave("u3", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := leave("u1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.take(); got["RemoveGroupMember"] != 2 || got["SendSystemMessage"] != 1 || len(got) != 3 {
+		t.Errorf("calls after the group = %v, want CreateGroup, SendSystemMessage and one per leave", got)
+	}
+	if got := chat.Members("act_1"); !slices.Equal(got, []string{"owner"}) {
+		t.Errorf("members = %v, want [owner]", got)
+	}
+	var texts []string
+	for _, m := range chat.Messages("act_1") {
+		texts = append(texts, m.GetRecipientUserId()+": "+m.GetText())
+	}
+	want := []string{"u1: u1 joined Hike", "owner: created Hike", "u1: u1 left Hike"}
+	if !slices.Equal(texts, want) {
+		t.Errorf("notices = %q, want %q", texts, want)
 	}
 }

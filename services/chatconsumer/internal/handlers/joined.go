@@ -10,64 +10,36 @@ import (
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 )
 
-// ActivityMemberJoined finds the activity's group by activity id, adds the
-// user as of joined_at and, when the user is a member after the call, sends
-// them a notice. A join that arrives before its activity's created event is
-// NotReady and retried in place until the group exists. A join older than
-// the user's latest leave changes nothing and sends no notice.
+// ActivityMemberJoined adds the user to the activity's group as of
+// joined_at, in one call that carries the notice: the chat service stores
+// the notice in the transaction of the change, and only when the join makes
+// the user a member. A join that arrives before its activity's created event
+// is kept by the chat service as pending and applied, with its notice, when
+// the group is created; nothing is retried. A join older than the user's
+// latest leave changes nothing and sends no notice.
 func (h *Handlers) ActivityMemberJoined(ctx context.Context, ev *activityv1.ActivityMemberJoined, _ eventbus.Meta) error {
-	group, err := h.groupOf(ctx, ev.GetActivityId())
-	if err != nil {
-		return err
-	}
 	res, err := h.chat.AddGroupMember(ctx, connect.NewRequest(&chatv1.AddGroupMemberRequest{
-		GroupId:   group.GetGroupId(),
-		UserId:    ev.GetUserId(),
-		EventTime: ev.GetJoinedAt(),
+		ActivityId:           ev.GetActivityId(),
+		UserId:               ev.GetUserId(),
+		EventTime:            ev.GetJoinedAt(),
+		NoticeText:           memberNoticeText(h.notices.Joined, ev.GetActivityId(), ev.GetUserId()),
+		NoticeIdempotencyKey: JoinedNoticeKey(ev),
 	}))
 	if err != nil {
-		return h.writeFailed(ev.GetActivityId(), "AddGroupMember", err)
+		return Classify("AddGroupMember", err, false)
 	}
-	if !res.Msg.GetIsMember() {
-		h.log.DebugContext(ctx, "stale join ignored: a later leave wins",
-			slog.String("activity_id", ev.GetActivityId()), slog.String("user_id", ev.GetUserId()))
-		return nil
-	}
-	_, err = h.chat.SendSystemMessage(ctx, connect.NewRequest(&chatv1.SendSystemMessageRequest{
-		GroupId:         group.GetGroupId(),
-		Text:            noticeText(h.notices.Joined, ev.GetActivityId(), ev.GetUserId(), group.GetName()),
-		RecipientUserId: ev.GetUserId(),
-		IdempotencyKey:  JoinedNoticeKey(ev),
-	}))
-	return h.writeFailed(ev.GetActivityId(), "SendSystemMessage", err)
+	h.logMembership(ctx, "join", ev.GetActivityId(), ev.GetUserId(), res.Msg.GetApplied(), res.Msg.GetPending())
+	return nil
 }
 
-// groupOf returns the group of an activity, from the cache or the chat
-// service. A missing group is NotReady: the activity's created event has not
-// been handled yet.
-func (h *Handlers) groupOf(ctx context.Context, activityID string) (*chatv1.Group, error) {
-	if g := h.groups.get(activityID); g != nil {
-		return g, nil
+// logMembership logs, at debug level, what a join or leave did.
+func (h *Handlers) logMembership(ctx context.Context, kind, activityID, userID string, applied, pending bool) {
+	outcome := "applied"
+	switch {
+	case pending:
+		outcome = "pending until the group is created"
+	case !applied:
+		outcome = "no change: a later event decides"
 	}
-	res, err := h.chat.GetGroupByActivityId(ctx, connect.NewRequest(&chatv1.GetGroupByActivityIdRequest{
-		ActivityId: activityID,
-	}))
-	if err != nil {
-		return nil, Classify("GetGroupByActivityId", err, true)
-	}
-	h.groups.put(activityID, res.Msg.GetGroup())
-	return res.Msg.GetGroup(), nil
-}
-
-// writeFailed classifies the error of a write on an activity's group. A
-// not_found group, which a cached lookup can yield, drops the cache entry
-// and is NotReady, so that the retry looks the group up again.
-func (h *Handlers) writeFailed(activityID, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if connect.CodeOf(err) == connect.CodeNotFound {
-		h.groups.forget(activityID)
-	}
-	return Classify(op, err, true)
+	h.log.DebugContext(ctx, kind+" "+outcome, slog.String("activity_id", activityID), slog.String("user_id", userID))
 }
