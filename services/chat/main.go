@@ -66,6 +66,6 @@ func run(ctx context.Context, configFile string, stderr io.Writer) error {
 		}
 		return err
 	}
-	defer srv.Close()
-	return srv.Serve(ctx, ln)
+	err = srv.Serve(ctx, ln)
+	return errors.Join(err, srv.Close())
 }

@@ -174,7 +174,7 @@ func TestStaleEventsSendNoNotice(t *testing.T) {
 	})
 	s.wantMembers(t, act, "a", "owner")
 	got := s.notices(t, act)
-	slices.Sort(got) // concurrent consumers store notices in any order
+	slices.Sort(got)                       // concurrent consumers store notices in any order
 	want := []string{"a:你已报名成功", "owner:"} // b never was a member: no notice
 	if len(got) != len(want) {
 		t.Fatalf("notices = %q, want %d: %q", got, len(want), want)
