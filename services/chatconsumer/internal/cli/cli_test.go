@@ -13,6 +13,7 @@ import (
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/cli"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // result is the outcome of one command line.
@@ -132,7 +133,7 @@ Messaging:
 			t.Errorf("consumer exited %d, stdout %q, stderr %q; want 0 and stopped", code, out.String(), errOut.String())
 		}
 	})
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(out.String(), "is running") {
 			return fmt.Errorf("consumer not started: %q", errOut.String())
 		}
@@ -162,7 +163,7 @@ func TestDeadLetterCommands(t *testing.T) {
 	waitList := func(t *testing.T, want string) string {
 		t.Helper()
 		var out string
-		testenv.Eventually(t, 10*time.Second, func() error {
+		testwait.Eventually(t, 10*time.Second, func() error {
 			// The banner comes before the consumer has provisioned the
 			// dead-letter stream, so the first lists may find none.
 			r := run(t, "", "dlq", "list", "-f", file)
@@ -180,9 +181,9 @@ func TestDeadLetterCommands(t *testing.T) {
 	// The owner's leave is refused by the chat service (failed_precondition)
 	// and dead-lettered on its first delivery.
 	mustRun(t, append([]string{"publish", "created", "--activity", "act_late", "--creator", "owner", "--title", "Late"}, nats...)...)
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if chat.Group("act_late") == nil {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
@@ -214,7 +215,7 @@ func TestDeadLetterCommands(t *testing.T) {
 	if out := mustRun(t, "dlq", "replay", "1", "-f", file); !strings.Contains(out, "replayed dead letter 1 to activity.member.left") {
 		t.Errorf("dlq replay 1 = %q", out)
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		out := mustRun(t, "dlq", "list", "-f", file)
 		if !strings.Contains(out, "1 dead letters") || !strings.Contains(out, "\n2 ") {
 			return fmt.Errorf("dlq list = %q, want the replayed leave as a new letter", out)
