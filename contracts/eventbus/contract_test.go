@@ -134,7 +134,7 @@ func TestGeneratedPolicy(t *testing.T) {
 func TestUnimplementedDeadLetters(t *testing.T) {
 	_, js := runServer(t)
 	h := &pongOnly{}
-	r := eventbus.NewRouter(js, eventbus.WithService("unimplemented"))
+	r := eventbus.NewRouter(js) // the default service, whose dead letters deadLetters reads
 	testpbv1.RegisterTestingEvents(r, h)
 	startRouter(t, r)
 
