@@ -8,8 +8,11 @@ BUF_VERSION := v1.75.0
 BUF         := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 MODULES     := ./contracts/... ./gen/... ./services/... ./test/...
 UNIT_MODULES := ./contracts/... ./gen/... ./services/...
+GO_MODULES  := contracts gen services test
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run test test-unit test-e2e generate checkgenerate lint breaking bench fuzz ci
+.PHONY: run test test-unit test-e2e generate checkgenerate lint buflint vet golangci tidy breaking bench fuzz ci
 
 ## run: the consumer with embedded NATS and the chat service on SQLite.
 ## The built binary runs in the foreground (not `go run`, which reports an
@@ -46,9 +49,27 @@ checkgenerate: generate
 	git diff --exit-code -- gen contracts/eventoptions contracts/internal/testpb || \
 	{ echo "generated code is stale: run make generate and commit"; exit 1; }
 
-## lint: buf lint
-lint:
+## lint: every linter: buf lint, go vet, golangci-lint and go mod tidy -diff
+lint: buflint vet golangci tidy
+
+## buflint: buf lint of proto/
+buflint:
 	$(BUF) lint
+
+## vet: go vet of every module (go vet ./... does not span go.work)
+vet:
+	@set -e; for m in $(GO_MODULES); do echo "go vet ($$m)"; (cd $$m && go vet ./...); done
+
+## golangci: golangci-lint (pinned, run with go run) of every module, with
+## the root .golangci.yml. GOLANGCI_LINT=/path/to/golangci-lint uses a
+## binary of the same version instead.
+golangci:
+	@set -e; for m in $(GO_MODULES); do echo "golangci-lint ($$m)"; (cd $$m && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...); done
+
+## tidy: fail when a module's go.mod or go.sum is not what go mod tidy writes
+tidy:
+	@set -e; for m in $(GO_MODULES); do (cd $$m && go mod tidy -diff) || \
+		{ echo "$$m/go.mod is not tidy: run go mod tidy in $$m and commit"; exit 1; }; done
 
 ## breaking: buf breaking against the previous commit
 breaking:

@@ -14,36 +14,8 @@ import (
 
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
+	"github.com/activitychat/chat/test/internal/harness"
 )
-
-// attemptTimeout bounds one attempt of a check. A JetStream API request
-// that no server answers (one in flight while a leader dies) waits for its
-// context's deadline, so no attempt gets a whole test's time.
-const attemptTimeout = 10 * time.Second
-
-// eventually calls cond until it returns nil, every 250 ms, for at most
-// timeout, each call bounded by attemptTimeout, and fails t with cond's last
-// error otherwise. It returns how long it took.
-func eventually(t *testing.T, ctx context.Context, timeout time.Duration, what string, cond func(context.Context) error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
-		last = cond(actx)
-		acancel()
-		if last == nil {
-			return time.Since(start)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: not so after %s: %v", what, timeout, last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
 
 // groupOf returns the group of an activity.
 func groupOf(ctx context.Context, cli chatv1connect.ChatServiceClient, activityID string) (*chatv1.Group, error) {
@@ -225,7 +197,7 @@ func expectEventually(t *testing.T, ctx context.Context, s *stack, p plan, ph ph
 	t.Helper()
 	cli := s.ChatClient(t, ctx)
 	var c counts
-	took := eventually(t, ctx, timeout, fmt.Sprintf("plan applied through phase %d", ph), func(ctx context.Context) error {
+	took := harness.Eventually(t, ctx, timeout, fmt.Sprintf("plan applied through phase %d", ph), func(ctx context.Context) error {
 		var err error
 		c, err = expectPlan(ctx, cli, p, ph)
 		return err
@@ -324,9 +296,9 @@ func streamMsgs(ctx context.Context, js jetstream.JetStream) (uint64, error) {
 // each published event once, every consumer is idle and the DLQ is empty.
 func expectQuiet(t *testing.T, ctx context.Context, js jetstream.JetStream, published int) {
 	t.Helper()
-	eventually(t, ctx, 30*time.Second, "consumers idle", func(ctx context.Context) error { return consumersIdle(ctx, js) })
+	harness.Eventually(t, ctx, 30*time.Second, "consumers idle", func(ctx context.Context) error { return consumersIdle(ctx, js) })
 	var n, d uint64
-	eventually(t, ctx, 30*time.Second, "stream and DLQ counted", func(ctx context.Context) error {
+	harness.Eventually(t, ctx, 30*time.Second, "stream and DLQ counted", func(ctx context.Context) error {
 		var err error
 		if n, err = streamMsgs(ctx, js); err != nil {
 			return err

@@ -44,7 +44,7 @@ func TestChatOutage(t *testing.T) {
 
 	// During it: the other joins and all the leaves, spread over the outage.
 	during := append(p.JoinedWhere(func(a planActivity, u string) bool { return !leaver(a, u) }), p.Left()...)
-	eventually(t, ctx, time.Minute, "joins before the outage applied", func(ctx context.Context) error {
+	harness.Eventually(t, ctx, time.Minute, "joins before the outage applied", func(ctx context.Context) error {
 		return consumersIdle(ctx, js)
 	})
 

@@ -44,7 +44,7 @@ func TestConsumerKilled(t *testing.T) {
 		pubDone <- err
 	}()
 
-	eventually(t, ctx, time.Minute, "a quarter of the joins handled", func(ctx context.Context) error {
+	harness.Eventually(t, ctx, time.Minute, "a quarter of the joins handled", func(ctx context.Context) error {
 		n, err := handled(ctx, js)
 		if err != nil {
 			return err
@@ -61,7 +61,15 @@ func TestConsumerKilled(t *testing.T) {
 	}
 	t.Logf("consumer killed with SIGKILL after about %d acknowledged events, %d of %d joins published",
 		n, published.Load(), len(joins))
-	time.Sleep(2 * time.Second)
+	// The consumer stays down while joins keep coming: wait for a batch of
+	// them (or all) to be published with nobody consuming.
+	down := published.Load()
+	harness.Eventually(t, ctx, time.Minute, "joins published while the consumer is down", func(context.Context) error {
+		if p := published.Load(); p < min(down+int64(len(joins))/10, int64(len(joins))) {
+			return fmt.Errorf("%d of %d joins published", p, len(joins))
+		}
+		return nil
+	})
 	restart := harness.Step(t, "consumer restart")
 	if err := consumer.Start(ctx); err != nil {
 		t.Fatal(err)

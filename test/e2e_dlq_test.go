@@ -81,7 +81,7 @@ func TestDeadLetters(t *testing.T) {
 		sent[p.msg.Header.Get(nats.MsgIdHdr)] = p.msg.Data
 	}
 
-	took := eventually(t, ctx, 90*time.Second, fmt.Sprintf("%d dead letters", len(poison)), func(ctx context.Context) error {
+	took := harness.Eventually(t, ctx, 90*time.Second, fmt.Sprintf("%d dead letters", len(poison)), func(ctx context.Context) error {
 		n, err := dlqCount(ctx, js)
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func TestDeadLetters(t *testing.T) {
 	// back as a new dead letter under the replay's message id.
 	s.CLI(t, ctx, dlqReplayArgs(replaySeq)...)
 	replayID := fmt.Sprintf("%s:replay:%d", ownerLeaves.Header.Get(nats.MsgIdHdr), replaySeq)
-	eventually(t, ctx, 30*time.Second, "the replayed leave dead-lettered again", func(ctx context.Context) error {
+	harness.Eventually(t, ctx, 30*time.Second, "the replayed leave dead-lettered again", func(ctx context.Context) error {
 		if _, ok := readDLQ(t, ctx, js)[replayID]; !ok {
 			return fmt.Errorf("no dead letter %s", replayID)
 		}

@@ -86,7 +86,7 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 func streamInfo(t *testing.T, ctx context.Context, js jetstream.JetStream) *jetstream.StreamInfo {
 	t.Helper()
 	var info *jetstream.StreamInfo
-	eventually(t, ctx, time.Minute, "stream info", func(ctx context.Context) error {
+	harness.Eventually(t, ctx, time.Minute, "stream info", func(ctx context.Context) error {
 		st, err := js.Stream(ctx, activityStream)
 		if err != nil {
 			return err

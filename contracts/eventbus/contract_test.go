@@ -25,7 +25,8 @@ func (policyHandler) Retried(context.Context, *testpbv1.Retried, eventbus.Meta) 
 func (policyHandler) Dropped(context.Context, *testpbv1.Dropped, eventbus.Meta) error { return nil }
 
 // consumerFor returns the config of the durable consumer of stream that is
-// filtered to subject.
+// filtered to subject (with FilterSubject, or as the first of FilterSubjects
+// next to the service's replay subject).
 func consumerFor(t *testing.T, js jetstream.JetStream, stream, subject string) jetstream.ConsumerConfig {
 	t.Helper()
 	ctx := context.Background()
@@ -35,7 +36,7 @@ func consumerFor(t *testing.T, js jetstream.JetStream, stream, subject string) j
 	}
 	infos := s.ListConsumers(ctx)
 	for info := range infos.Info() {
-		if info.Config.FilterSubject == subject {
+		if info.Config.FilterSubject == subject || slices.Contains(info.Config.FilterSubjects, subject) {
 			return info.Config
 		}
 	}
@@ -62,6 +63,11 @@ func TestRegisterAppliesContractPolicy(t *testing.T) {
 			name:        "deployment override",
 			opts:        []eventbus.SubscribeOption{eventbus.WithRetry(eventbus.Retry{MaxRetries: 9, InitialInterval: time.Millisecond, MaxInterval: time.Second, Multiplier: 2})},
 			wantRetried: 10, wantDropped: 10,
+		},
+		{
+			name:        "field override",
+			opts:        []eventbus.SubscribeOption{eventbus.WithRetryOverride(eventbus.RetryOverride{MaxRetries: ptr(7)})},
+			wantRetried: 8, wantDropped: 8,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +134,7 @@ func TestGeneratedPolicy(t *testing.T) {
 func TestUnimplementedDeadLetters(t *testing.T) {
 	_, js := runServer(t)
 	h := &pongOnly{}
-	r := eventbus.NewRouter(js, eventbus.WithService("unimplemented"))
+	r := eventbus.NewRouter(js) // the default service, whose dead letters deadLetters reads
 	testpbv1.RegisterTestingEvents(r, h)
 	startRouter(t, r)
 
@@ -252,4 +258,62 @@ func ExampleRegistry() {
 	// [eventbus.test.ping eventbus.test.pong eventbus.test.retried eventbus.test.dropped] [EVENTBUS_TEST]
 	// eventchat.testing.v1.Retried in EVENTBUS_TEST samples in contracts/samples/eventbus.test.retried
 	// max retries 5 ordered by key valid: true
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestRetryOverride checks that an override replaces the fields it sets
+// and keeps the others, and that an override which makes a policy invalid
+// is refused when the subscription is made.
+func TestRetryOverride(t *testing.T) {
+	base := testpbv1.RetriedPolicy.Retry
+	got := eventbus.RetryOverride{MaxRetries: ptr(0), MaxHold: ptr(time.Second)}.Apply(base)
+	want := base
+	want.MaxRetries, want.MaxHold = 0, time.Second
+	if got != want {
+		t.Errorf("Apply = %+v, want %+v", got, want)
+	}
+	if !(eventbus.RetryOverride{}).IsZero() || (eventbus.RetryOverride{Multiplier: ptr(2.0)}).IsZero() {
+		t.Error("IsZero is wrong")
+	}
+	if (eventbus.RetryOverride{}).Apply(base) != base {
+		t.Error("the empty override changed the policy")
+	}
+
+	_, js := runServer(t)
+	r := eventbus.NewRouter(js, eventbus.WithService("override"))
+	// Retried's max_backoff is 90s: an initial interval of 2m is past it.
+	msg := mustPanic(t, func() {
+		testpbv1.RegisterTestingPolicyEvents(r, policyHandler{}, eventbus.WithRetryOverride(eventbus.RetryOverride{InitialInterval: ptr(2 * time.Minute)}))
+	})
+	if !strings.Contains(msg, "MaxInterval (1m30s) must not be less than InitialInterval (2m0s)") {
+		t.Errorf("panic = %q, want it to name MaxInterval", msg)
+	}
+}
+
+// TestWithRetryRejectsInvalid checks that WithRetry refuses a policy that
+// fails Retry.Check, and takes the zero Retry as DefaultRetry.
+func TestWithRetryRejectsInvalid(t *testing.T) {
+	msg := mustPanic(t, func() {
+		eventbus.WithRetry(eventbus.Retry{MaxRetries: 1, InitialInterval: time.Millisecond, MaxInterval: time.Second})
+	})
+	if !strings.Contains(msg, "Multiplier must be at least 1, got 0") {
+		t.Errorf("panic = %q, want it to name Multiplier", msg)
+	}
+	_ = eventbus.WithRetry(eventbus.Retry{})
+}
+
+// mustPanic runs f and returns the text of its panic, failing t when f
+// does not panic.
+func mustPanic(t *testing.T, f func()) (msg string) {
+	t.Helper()
+	defer func() {
+		r := recover()
+		if r == nil {
+			t.Fatal("did not panic")
+		}
+		msg = fmt.Sprint(r)
+	}()
+	f()
+	return ""
 }

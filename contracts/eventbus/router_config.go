@@ -1,6 +1,7 @@
 package eventbus
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -87,10 +88,12 @@ func (f option) applySubscribe(c *subConfig) { f(c) }
 
 // WithService names the service that consumes: durable consumer names are
 // "<service>-<subject>", with '.' and the other characters that consumer
-// names cannot hold as '_'. Replicas of one service share the
-// durable consumers and so the work. The default is "eventbus".
+// names cannot hold as '_' (see DurableName); the router uses the name so
+// changed everywhere, so "chat.consumer" and "chat_consumer" are one
+// service. Replicas of one service share the durable consumers and so the
+// work. The default is "eventbus".
 func WithService(name string) RouterOption {
-	return routerOptionFunc(func(c *routerConfig) { c.service = name })
+	return routerOptionFunc(func(c *routerConfig) { c.service = durableName(name) })
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -137,8 +140,18 @@ func WithProbeInterval(d time.Duration) RouterOption {
 // WithRetry sets the retry policy. A message is dead-lettered when its
 // handler failed r.MaxRetries+1 times; the runtime counts the failures
 // itself (see WithMaxDeliver). The default is DefaultRetry.
+// The zero Retry also means DefaultRetry.
+//
+// WithRetry panics when r is neither the zero Retry nor passes r.Check
+// (Multiplier 0, say), as regexp.MustCompile does with a bad pattern: an
+// invalid policy is a programming error, and a policy read from
+// configuration is checked with Retry.Check where it is loaded.
 func WithRetry(r Retry) Option {
-	return option(func(c *subConfig) { c.retry = r.orDefault() })
+	r = r.orDefault()
+	if err := r.Check(); err != nil {
+		panic(fmt.Sprintf("eventbus: WithRetry: invalid retry policy: %v", err))
+	}
+	return option(func(c *subConfig) { c.retry = r })
 }
 
 // WithConcurrency sets how many handlers of one subscription run at once in

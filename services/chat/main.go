@@ -25,6 +25,7 @@ import (
 
 	"github.com/activitychat/chat/contracts/rules"
 	"github.com/activitychat/chat/services/chat/chatserver"
+	"github.com/activitychat/chat/services/internal/logging"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func run(ctx context.Context, configFile string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := chatserver.NewLogger(stderr, cfg.Log).With("service", cfg.Name)
+	logger := logging.New(stderr, cfg.Log.Level, cfg.Log.Encoding).With("service", cfg.Name)
 	if cfg.Limits.MaxEventSkew > 0 {
 		rules.SetMaxFutureSkew(cfg.Limits.MaxEventSkew)
 	}
@@ -65,6 +66,6 @@ func run(ctx context.Context, configFile string, stderr io.Writer) error {
 		}
 		return err
 	}
-	defer srv.Close()
-	return srv.Serve(ctx, ln)
+	err = srv.Serve(ctx, ln)
+	return errors.Join(err, srv.Close())
 }

@@ -7,7 +7,7 @@
 //
 //	chatconsumer -f etc/consumer.yaml           run the consumer
 //	chatconsumer dlq list|show SEQ|replay SEQ|purge
-//	chatconsumer publish created|joined|left|raw ...
+//	chatconsumer publish EVENT|raw ...
 //
 // Run "chatconsumer help" for the flags. SIGINT or SIGTERM stops the
 // consumer: it stops fetching, lets in-flight events finish (bounded by

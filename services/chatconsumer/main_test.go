@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // devConfig is the shipped dev config with free ports and a temporary data
@@ -122,21 +124,6 @@ func connectJSON(t *testing.T, chatURL, procedure, body string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func eventually(t *testing.T, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestDevModeBinary builds the binary and walks the README: start the dev
 // stack with one command, publish the seed's examples with the binary's raw
 // publisher, see the group over Connect JSON, stop with SIGTERM (exit 0 in
@@ -159,7 +146,7 @@ func TestDevModeBinary(t *testing.T) {
 	p := start(t, bin, "-f", file)
 	natsURL, chatURL, ops := p.ends["NATS"], p.ends["chat"], p.ends["metrics"]
 	for _, u := range []string{ops + "/healthz", ops + "/readyz", p.ends["NATS mon"] + "/healthz"} {
-		eventually(t, func() error {
+		testwait.Eventually(t, 15*time.Second, func() error {
 			res, err := http.Get(u)
 			if err != nil {
 				return err
@@ -183,7 +170,7 @@ func TestDevModeBinary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("publish raw %s: %v\n%s", ev[0], err, out)
 		}
-		eventually(t, func() error {
+		testwait.Eventually(t, 15*time.Second, func() error {
 			code, body := connectJSON(t, chatURL, "GetGroupByActivityId", `{"activity_id":"act_123456"}`)
 			if code != http.StatusOK || !strings.Contains(body, wantCounts[i]) {
 				return fmt.Errorf("after %s: GetGroupByActivityId = %d %s, want %s", ev[0], code, body, wantCounts[i])

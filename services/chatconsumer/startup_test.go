@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 var (
@@ -110,7 +112,7 @@ func (r *cmdRun) wait(t *testing.T, limit time.Duration) int {
 // waitFor waits until stderr holds want.
 func (r *cmdRun) waitFor(t *testing.T, want string) {
 	t.Helper()
-	eventually(t, func() error {
+	testwait.Eventually(t, 15*time.Second, func() error {
 		if !strings.Contains(r.stderr.String(), want) {
 			return fmt.Errorf("stderr lacks %q: %q", want, r.stderr.String())
 		}
@@ -256,7 +258,7 @@ func TestDefaultConfigFromRepositoryRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := launch(t, root, devEnv(t))
-	eventually(t, func() error {
+	testwait.Eventually(t, 15*time.Second, func() error {
 		if !strings.Contains(r.stdout.String(), "is running") {
 			return fmt.Errorf("no banner: stdout %q stderr %q", r.stdout.String(), r.stderr.String())
 		}

@@ -8,21 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/activitychat/chat/contracts/eventbus"
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 )
 
-// fuzzEvents are the Activity events, by the index the fuzz input picks.
-var fuzzEvents = []struct {
-	subject string
-	newMsg  func() proto.Message
-}{
-	{activityv1.ActivityCreatedSubject, func() proto.Message { return new(activityv1.ActivityCreated) }},
-	{activityv1.ActivityMemberJoinedSubject, func() proto.Message { return new(activityv1.ActivityMemberJoined) }},
-	{activityv1.ActivityMemberLeftSubject, func() proto.Message { return new(activityv1.ActivityMemberLeft) }},
-}
+// fuzzEvents are the Activity events of the generated registry, by the
+// index the fuzz input picks.
+var fuzzEvents = activityv1.ActivityEvents
 
 // FuzzActivityEvents decodes and validates arbitrary payloads as each of
 // the real Activity events, in both content types, as the consumer's
@@ -32,7 +24,7 @@ var fuzzEvents = []struct {
 //	go test -run '^$' -fuzz '^FuzzActivityEvents$' -fuzztime 60s ./test/contract/
 func FuzzActivityEvents(f *testing.F) {
 	for i, ev := range fuzzEvents {
-		err := filepath.WalkDir(filepath.Join(samplesDir, ev.subject), func(path string, d os.DirEntry, err error) error {
+		err := filepath.WalkDir(filepath.Join(samplesDir, ev.Samples), func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
@@ -53,7 +45,7 @@ func FuzzActivityEvents(f *testing.F) {
 		if binary {
 			ct = eventbus.ContentTypeProto
 		}
-		msg := ev.newMsg()
+		msg := ev.New()
 		if err := eventbus.Decode(ct, data, msg); err != nil {
 			if !errors.Is(err, eventbus.ErrPermanent) || !errors.Is(err, eventbus.ErrDecode) {
 				t.Fatalf("Decode error %v is not a permanent decode error", err)
@@ -69,9 +61,9 @@ func FuzzActivityEvents(f *testing.F) {
 		for _, ct := range []string{eventbus.ContentTypeJSON, eventbus.ContentTypeProto} {
 			enc, err := eventbus.Encode(ct, msg)
 			if err != nil {
-				t.Fatalf("Encode(%s) of an accepted %s: %v", ct, ev.subject, err)
+				t.Fatalf("Encode(%s) of an accepted %s: %v", ct, ev.Subject, err)
 			}
-			again := ev.newMsg()
+			again := ev.New()
 			if err := eventbus.Decode(ct, enc, again); err != nil {
 				t.Fatalf("Decode(%s) of its own encoding: %v", ct, err)
 			}

@@ -56,8 +56,8 @@ func FuzzJSONCodecEvents(f *testing.F) {
 // protojson under the runtime's options.
 func BenchmarkJSONCodecEvents(b *testing.B) {
 	unmarshal := protojson.UnmarshalOptions{DiscardUnknown: true}
-	for _, c := range contracts {
-		data, err := os.ReadFile(filepath.Join(samplesDir, c.subject, "seed.json"))
+	for _, c := range activityv1.ActivityEvents {
+		data, err := os.ReadFile(filepath.Join(samplesDir, c.Samples, "seed.json"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -68,10 +68,10 @@ func BenchmarkJSONCodecEvents(b *testing.B) {
 			{"protojson", unmarshal.Unmarshal},
 			{"generated", func(d []byte, m proto.Message) error { return eventbus.Decode(eventbus.ContentTypeJSON, d, m) }},
 		} {
-			b.Run(c.subject+"/"+dec.name, func(b *testing.B) {
+			b.Run(c.Subject+"/"+dec.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					msg := c.newMsg()
+					msg := c.New()
 					if err := dec.decode(data, msg); err != nil {
 						b.Fatal(err)
 					}

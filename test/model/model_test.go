@@ -40,6 +40,7 @@ import (
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
+	"github.com/activitychat/chat/test/internal/harness"
 )
 
 var (
@@ -312,7 +313,7 @@ func run(t *testing.T, driver, dsn string) {
 	waitQuiet(t, js)
 
 	client := chatv1connect.NewChatServiceClient(http.DefaultClient, s.chatURL)
-	eventually(t, 30*time.Second, "the groups match the model", func() error {
+	harness.Eventually(t, context.Background(), 30*time.Second, "the groups match the model", func(context.Context) error {
 		return checkAll(client, acts, false)
 	})
 	if err := checkAll(client, acts, true); err != nil {
@@ -327,7 +328,7 @@ func run(t *testing.T, driver, dsn string) {
 // delivered and seen acknowledged every message.
 func waitQuiet(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	eventually(t, 2*time.Minute, "the system is quiet", func() error {
+	harness.Eventually(t, context.Background(), 2*time.Minute, "the system is quiet", func(context.Context) error {
 		return consumers(js, func(info *jetstream.ConsumerInfo) error {
 			if info.NumPending != 0 || info.NumAckPending != 0 {
 				return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", info.Name, info.NumPending, info.NumAckPending)

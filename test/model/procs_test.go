@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/activitychat/chat/test/internal/harness"
 )
 
 // The programs the test runs, built once per test process.
@@ -152,7 +154,7 @@ func writeConfig(t *testing.T, name string, v any) string {
 // waitHTTP200 waits until url answers 200.
 func waitHTTP200(t *testing.T, url string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "GET "+url, func() error {
+	harness.Eventually(t, context.Background(), timeout, "GET "+url, func(context.Context) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -171,7 +173,7 @@ func waitHTTP200(t *testing.T, url string, timeout time.Duration) {
 // waitNotReady waits until url answers anything but 200.
 func waitNotReady(t *testing.T, url string) {
 	t.Helper()
-	eventually(t, time.Minute, "GET "+url+" fails", func() error {
+	harness.Eventually(t, context.Background(), time.Minute, "GET "+url+" fails", func(context.Context) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -185,23 +187,6 @@ func waitNotReady(t *testing.T, url string) {
 		}
 		return nil
 	})
-}
-
-// eventually calls cond until it returns nil, failing the test with the
-// last error after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

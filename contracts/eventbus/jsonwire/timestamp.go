@@ -88,7 +88,7 @@ func parseCommonTimestamp(s []byte) (secs int64, nanos int32, ok, sure bool) {
 	hour, ok4 := num(s[11:13], 0, 23)
 	minute, ok5 := num(s[14:16], 0, 59)
 	sec, ok6 := num(s[17:19], 0, 59)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || day > daysIn(month, year) {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || day > daysIn(month, year) {
 		return 0, 0, false, false
 	}
 	rest := s[19:]

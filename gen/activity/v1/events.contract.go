@@ -12,6 +12,7 @@ import (
 	jetstream "github.com/nats-io/nats.go/jetstream"
 	proto "google.golang.org/protobuf/proto"
 	slog "log/slog"
+	time "time"
 )
 
 // These are compile-time assertions that this file and the runtime packages
@@ -83,18 +84,21 @@ var ActivityEvents = eventbus.Registry{
 		Stream:  ActivityCreatedStream,
 		New:     func() proto.Message { return new(ActivityCreated) },
 		Samples: "activity.created",
+		Policy:  &ActivityCreatedPolicy,
 	},
 	{
 		Subject: ActivityMemberJoinedSubject,
 		Stream:  ActivityMemberJoinedStream,
 		New:     func() proto.Message { return new(ActivityMemberJoined) },
 		Samples: "activity.member.joined",
+		Policy:  &ActivityMemberJoinedPolicy,
 	},
 	{
 		Subject: ActivityMemberLeftSubject,
 		Stream:  ActivityMemberLeftStream,
 		New:     func() proto.Message { return new(ActivityMemberLeft) },
 		Samples: "activity.member.left",
+		Policy:  &ActivityMemberLeftPolicy,
 	},
 }
 
@@ -112,6 +116,20 @@ var ActivityCreatedEvent = eventbus.Event[*ActivityCreated]{
 	Subject: ActivityCreatedSubject,
 	Stream:  ActivityCreatedStream,
 	New:     func() *ActivityCreated { return new(ActivityCreated) },
+}
+
+// ActivityCreatedPolicy is the delivery policy the ActivityCreated contract
+// declares, with the eventbus defaults for what it leaves out.
+// SubscribeActivityCreated applies it before its caller's options.
+var ActivityCreatedPolicy = eventbus.Policy{
+	Retry: eventbus.Retry{
+		MaxRetries:      3,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     10 * time.Second,
+		Multiplier:      2,
+		MaxHold:         2 * time.Minute,
+	},
+	DeadLetter: true,
 }
 
 // ActivityCreatedHandler handles one ActivityCreated event. Returning nil
@@ -136,7 +154,11 @@ func (x *ActivityCreated) LogValue() slog.Value {
 // SubscribeActivityCreated registers h to handle ActivityCreated events on r,
 // through a durable consumer of ActivityCreatedStream filtered to
 // ActivityCreatedSubject. The subscription starts when r runs.
+//
+// ActivityCreatedPolicy applies first, then opts: an option in opts, such as
+// eventbus.WithRetry, overrides the contract's policy.
 func SubscribeActivityCreated(r *eventbus.Router, h ActivityCreatedHandler, opts ...eventbus.SubscribeOption) {
+	opts = append([]eventbus.SubscribeOption{ActivityCreatedPolicy}, opts...)
 	eventbus.Subscribe(r, ActivityCreatedEvent, eventbus.Handler[*ActivityCreated](h), opts...)
 }
 
@@ -154,6 +176,20 @@ var ActivityMemberJoinedEvent = eventbus.Event[*ActivityMemberJoined]{
 	Subject: ActivityMemberJoinedSubject,
 	Stream:  ActivityMemberJoinedStream,
 	New:     func() *ActivityMemberJoined { return new(ActivityMemberJoined) },
+}
+
+// ActivityMemberJoinedPolicy is the delivery policy the ActivityMemberJoined
+// contract declares, with the eventbus defaults for what it leaves out.
+// SubscribeActivityMemberJoined applies it before its caller's options.
+var ActivityMemberJoinedPolicy = eventbus.Policy{
+	Retry: eventbus.Retry{
+		MaxRetries:      3,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     10 * time.Second,
+		Multiplier:      2,
+		MaxHold:         2 * time.Minute,
+	},
+	DeadLetter: true,
 }
 
 // ActivityMemberJoinedHandler handles one ActivityMemberJoined event. Returning
@@ -178,7 +214,11 @@ func (x *ActivityMemberJoined) LogValue() slog.Value {
 // SubscribeActivityMemberJoined registers h to handle ActivityMemberJoined
 // events on r, through a durable consumer of ActivityMemberJoinedStream
 // filtered to ActivityMemberJoinedSubject. The subscription starts when r runs.
+//
+// ActivityMemberJoinedPolicy applies first, then opts: an option in opts, such
+// as eventbus.WithRetry, overrides the contract's policy.
 func SubscribeActivityMemberJoined(r *eventbus.Router, h ActivityMemberJoinedHandler, opts ...eventbus.SubscribeOption) {
+	opts = append([]eventbus.SubscribeOption{ActivityMemberJoinedPolicy}, opts...)
 	eventbus.Subscribe(r, ActivityMemberJoinedEvent, eventbus.Handler[*ActivityMemberJoined](h), opts...)
 }
 
@@ -196,6 +236,20 @@ var ActivityMemberLeftEvent = eventbus.Event[*ActivityMemberLeft]{
 	Subject: ActivityMemberLeftSubject,
 	Stream:  ActivityMemberLeftStream,
 	New:     func() *ActivityMemberLeft { return new(ActivityMemberLeft) },
+}
+
+// ActivityMemberLeftPolicy is the delivery policy the ActivityMemberLeft
+// contract declares, with the eventbus defaults for what it leaves out.
+// SubscribeActivityMemberLeft applies it before its caller's options.
+var ActivityMemberLeftPolicy = eventbus.Policy{
+	Retry: eventbus.Retry{
+		MaxRetries:      3,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     10 * time.Second,
+		Multiplier:      2,
+		MaxHold:         2 * time.Minute,
+	},
+	DeadLetter: true,
 }
 
 // ActivityMemberLeftHandler handles one ActivityMemberLeft event. Returning nil
@@ -220,7 +274,11 @@ func (x *ActivityMemberLeft) LogValue() slog.Value {
 // SubscribeActivityMemberLeft registers h to handle ActivityMemberLeft events
 // on r, through a durable consumer of ActivityMemberLeftStream filtered to
 // ActivityMemberLeftSubject. The subscription starts when r runs.
+//
+// ActivityMemberLeftPolicy applies first, then opts: an option in opts, such as
+// eventbus.WithRetry, overrides the contract's policy.
 func SubscribeActivityMemberLeft(r *eventbus.Router, h ActivityMemberLeftHandler, opts ...eventbus.SubscribeOption) {
+	opts = append([]eventbus.SubscribeOption{ActivityMemberLeftPolicy}, opts...)
 	eventbus.Subscribe(r, ActivityMemberLeftEvent, eventbus.Handler[*ActivityMemberLeft](h), opts...)
 }
 

@@ -266,7 +266,7 @@ var File_activity_v1_events_proto protoreflect.FileDescriptor
 
 const file_activity_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x18activity/v1/events.proto\x12\vactivity.v1\x1a\"eventchat/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x01\n" +
+	"\x18activity/v1/events.proto\x12\vactivity.v1\x1a\"eventchat/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x02\n" +
 	"\x0fActivityCreated\x12+\n" +
 	"\vactivity_id\x18\x01 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\n" +
@@ -276,24 +276,24 @@ const file_activity_v1_events_proto_rawDesc = "" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\tcreatorId\x12\x1f\n" +
 	"\x05title\x18\x03 \x01(\tB\t\xd2\xf3\x18\x05\b\x01\x18\xc8\x01R\x05title\x12A\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\tcreatedAt: \xca\xf3\x18\x1c\n" +
-	"\x10activity.created\x12\bACTIVITY\"\xd1\x01\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\tcreatedAt:=\xca\xf3\x189\n" +
+	"\x10activity.created\x12\bACTIVITY\x1a\x1b\b\x03\x12\x05100ms\x1a\x0310s!\x00\x00\x00\x00\x00\x00\x00@*\x022m\"\xee\x01\n" +
 	"\x14ActivityMemberJoined\x12+\n" +
 	"\vactivity_id\x18\x01 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\n" +
 	"activityId\x12#\n" +
 	"\auser_id\x18\x02 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\x06userId\x12?\n" +
-	"\tjoined_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\bjoinedAt:&\xca\xf3\x18\"\n" +
-	"\x16activity.member.joined\x12\bACTIVITY\"\xc9\x01\n" +
+	"\tjoined_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\bjoinedAt:C\xca\xf3\x18?\n" +
+	"\x16activity.member.joined\x12\bACTIVITY\x1a\x1b\b\x03\x12\x05100ms\x1a\x0310s!\x00\x00\x00\x00\x00\x00\x00@*\x022m\"\xe6\x01\n" +
 	"\x12ActivityMemberLeft\x12+\n" +
 	"\vactivity_id\x18\x01 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\n" +
 	"activityId\x12#\n" +
 	"\auser_id\x18\x02 \x01(\tB\n" +
 	"\xd2\xf3\x18\x06\b\x01\x18@ \x01R\x06userId\x12;\n" +
-	"\aleft_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\x06leftAt:$\xca\xf3\x18 \n" +
-	"\x14activity.member.left\x12\bACTIVITYB\xa4\x01\n" +
+	"\aleft_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xd2\xf3\x18\x02\b\x01R\x06leftAt:A\xca\xf3\x18=\n" +
+	"\x14activity.member.left\x12\bACTIVITY\x1a\x1b\b\x03\x12\x05100ms\x1a\x0310s!\x00\x00\x00\x00\x00\x00\x00@*\x022mB\xa4\x01\n" +
 	"\x0fcom.activity.v1B\vEventsProtoP\x01Z7github.com/activitychat/chat/gen/activity/v1;activityv1\xa2\x02\x03AXX\xaa\x02\vActivity.V1\xca\x02\vActivity\\V1\xe2\x02\x17Activity\\V1\\GPBMetadata\xea\x02\fActivity::V1b\x06proto3"
 
 var (

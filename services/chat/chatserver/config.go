@@ -11,6 +11,7 @@ import (
 
 	"github.com/activitychat/chat/services/chat/store"
 	"github.com/activitychat/chat/services/internal/configfile"
+	"github.com/activitychat/chat/services/internal/logging"
 )
 
 // Modes of Config.Mode.
@@ -202,10 +203,7 @@ func (c *Config) setDefaults() {
 		c.ListenOn = "127.0.0.1:8080"
 	}
 	if c.Log.Encoding == "" {
-		c.Log.Encoding = "json"
-		if c.Mode == ModeDev {
-			c.Log.Encoding = "text"
-		}
+		c.Log.Encoding = logging.DefaultEncoding(c.Mode)
 	}
 }
 
@@ -249,7 +247,7 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("Auth.Tokens[%d]", i), "must be non-empty and hold no white space")
 		}
 	}
-	if _, err := parseLevel(c.Log.Level); err != nil {
+	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
 		bad("Log.Level", "%v", err)
 	}
 	switch c.Log.Encoding {

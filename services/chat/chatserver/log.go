@@ -3,52 +3,11 @@ package chatserver
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 )
-
-// NewLogger returns the logger that c describes, writing to w: text or
-// JSON, where durations are written as text such as "1.5ms".
-func NewLogger(w io.Writer, c LogConfig) *slog.Logger {
-	level, err := parseLevel(c.Level)
-	if err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Encoding == "plain" || c.Encoding == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	opts.ReplaceAttr = durationText
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// durationText writes durations as text such as "1.5ms" rather than
-// integer nanoseconds, so that JSON logs read as the text ones do.
-func durationText(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		return slog.String(a.Key, a.Value.Duration().String())
-	}
-	return a
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info", "":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
-}
 
 // logInterceptor logs every call at debug level and failures other than
 // the caller's own mistakes at warn level.

@@ -101,8 +101,7 @@ func NewContext(ctx context.Context, cfg Config, logger *slog.Logger, opts ...Op
 	}
 	m, err := newMetrics(registry)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("register metrics: %w", err)
+		return nil, errors.Join(fmt.Errorf("register metrics: %w", err), st.Close())
 	}
 	s := &Server{cfg: cfg, logger: logger, store: st}
 

@@ -6,8 +6,6 @@ import "time"
 const (
 	stateJoined = "joined"
 	stateLeft   = "left"
-	// stateNone is the prev_state of a freshly inserted row.
-	stateNone = "none"
 )
 
 // Both stores apply a join or leave with one upsert statement whose update
@@ -59,15 +57,6 @@ func unappliedOutcome(leave bool, hasRow bool, state string, role Role) (Members
 		return MembershipChange{}, ErrOwnerImmutable
 	}
 	return MembershipChange{IsMember: hasRow && state == stateJoined}, nil
-}
-
-// groupColumn returns the column of groups that e names its group by, and
-// the value.
-func (e MembershipEvent) groupColumn() (column, value string) {
-	if e.GroupID != "" {
-		return "group_id", e.GroupID
-	}
-	return "activity_id", e.ActivityID
 }
 
 // state returns the state an event of this kind sets.

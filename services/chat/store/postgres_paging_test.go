@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestPostgresPagingBehindHeldWriter holds one writer's transaction open
@@ -61,31 +64,27 @@ func TestPostgresPagingBehindHeldWriter(t *testing.T) {
 	}()
 	// Wait until the second writer has committed or waits for the held one.
 	var finished bool
-	deadline := time.Now().Add(30 * time.Second)
-	for !finished {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatal(err)
 			}
 			finished = true
-			continue
+			return nil
 		default:
 		}
 		var blocked int
 		if err := s.(*postgresStore).pool.QueryRow(ctx,
 			`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`,
 			held.PgConn().PID()).Scan(&blocked); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if blocked > 0 {
-			break
+		if blocked == 0 {
+			return errors.New("the second writer neither finished nor waits")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second writer neither finished nor waits")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	before := listTexts(t, s, g.ID)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -69,8 +69,7 @@ func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 	if !memory {
 		r, err := sql.Open("sqlite", readDSN)
 		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("open sqlite: %w", err)
+			return nil, errors.Join(fmt.Errorf("open sqlite: %w", err), w.Close())
 		}
 		n := max(4, runtime.GOMAXPROCS(0))
 		r.SetMaxOpenConns(n)
@@ -78,8 +77,7 @@ func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 		s.r = r
 	}
 	if err := s.init(ctx); err != nil {
-		s.Close()
-		return nil, err
+		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
 }
@@ -185,7 +183,7 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate sqlite: %w", err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op (sql.ErrTxDone)
 	applied := map[int]bool{}
 	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
@@ -194,7 +192,7 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
-			rows.Close()
+			_ = rows.Close() // the Scan error is the one to report
 			return fmt.Errorf("migrate sqlite: %w", err)
 		}
 		applied[v] = true
@@ -282,7 +280,7 @@ func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool,
 	if err != nil {
 		return Group{}, false, sqliteErr(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op (sql.ErrTxDone)
 	group := Group{ID: newGroupID(), ActivityID: g.ActivityID, Name: g.Name, OwnerID: g.OwnerID, MemberCount: 1, CreatedAt: now()}
 	ownerJoinedAt := group.CreatedAt
 	if !g.OwnerJoinedAt.IsZero() {
@@ -355,7 +353,7 @@ func (s *sqliteStore) applyPending(ctx context.Context, tx *sql.Tx, g Group) (in
 		var p pendingChange
 		var micros int64
 		if err := rows.Scan(&p.userID, &p.state, &micros, &p.nanos, &p.notice.Text, &p.notice.IdempotencyKey); err != nil {
-			rows.Close()
+			_ = rows.Close() // the Scan error is the one to report
 			return 0, sqliteErr(err)
 		}
 		p.eventTime = time.UnixMicro(micros).UTC()
@@ -434,7 +432,7 @@ func (s *sqliteStore) applyMembership(ctx context.Context, leave bool, e Members
 	if err != nil {
 		return MembershipChange{}, sqliteErr(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op (sql.ErrTxDone)
 	c, err := s.membershipInTx(ctx, tx, upsert, by, leave, e, target, micros.UnixMicro(), nanos)
 	if err != nil {
 		return MembershipChange{}, err
@@ -494,7 +492,7 @@ func (s *sqliteStore) ListMembers(ctx context.Context, groupID string, page Page
 	if err != nil {
 		return nil, "", sqliteErr(err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err reports a failed read
 	members := make([]Member, 0, min(limit, 64))
 	for rows.Next() {
 		var m Member
@@ -594,7 +592,7 @@ func pageOfMessages(stored []sequencedMessage, limit int) ([]Message, string, er
 }
 
 func scanSQLiteMessages(rows *sql.Rows) ([]sequencedMessage, error) {
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err reports a failed read
 	var out []sequencedMessage
 	for rows.Next() {
 		var m sequencedMessage

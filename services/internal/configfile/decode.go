@@ -248,6 +248,8 @@ func keysOf(t reflect.Type) []string {
 
 func kindName(t reflect.Type) string {
 	switch {
+	case t.Kind() == reflect.Pointer:
+		return kindName(t.Elem()) // an optional value
 	case t == durationType:
 		return "a duration such as 100ms or 1m30s"
 	case t.Kind() == reflect.Bool:

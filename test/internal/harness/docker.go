@@ -44,7 +44,7 @@ func Sweep(ctx context.Context, scope Scope) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 
 	selected := func(labels map[string]string) bool {
 		if labels[Label] != "true" {
@@ -113,7 +113,7 @@ func Kill(ctx context.Context, ctr testcontainers.Container, signal string) erro
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 
 	id := ctr.GetContainerID()
 	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: signal}); err != nil {
@@ -179,7 +179,7 @@ func Logs(ctx context.Context, ctr testcontainers.Container, n int) (string, err
 	if err != nil {
 		return "", err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 
 	var lines []string
 	sc := bufio.NewScanner(rc)
@@ -238,12 +238,12 @@ func Output(ctx context.Context, ctr testcontainers.Container) (stdout, stderr s
 	if err != nil {
 		return "", "", err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	rc, err := cli.ContainerLogs(ctx, ctr.GetContainerID(), client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
 		return "", "", err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	var o, e strings.Builder
 	if _, err := stdcopy.StdCopy(&o, &e, rc); err != nil {
 		return o.String(), e.String(), err

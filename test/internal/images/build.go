@@ -92,7 +92,7 @@ func Build(ctx context.Context, s Spec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("docker: %w", err)
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
 		Logf("images: reusing %s", ref)
@@ -117,7 +117,7 @@ func Build(ctx context.Context, s Spec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", ref, err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	if out, err := readBuildOutput(res.Body); err != nil {
 		return "", fmt.Errorf("build %s: %w\nthe build context held the Dockerfile and %s\n%s",
 			ref, err, s.fileNames(), out)

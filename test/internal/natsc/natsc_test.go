@@ -2,6 +2,7 @@ package natsc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -311,29 +312,23 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string) (hel
 // replicas, all current.
 func waitReplicasCurrent(t *testing.T, ctx context.Context, s jetstream.Stream, want int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := s.Info(ictx)
-		cancel()
-		state := ""
-		if err == nil && info.Cluster != nil {
-			current := 0
-			for _, r := range info.Cluster.Replicas {
-				if r.Current && !r.Offline {
-					current++
-				}
-			}
-			if info.Cluster.Leader != "" && current == want-1 {
-				return
-			}
-			state = fmt.Sprintf("leader %q, %d of %d replicas current", info.Cluster.Leader, current, want-1)
-		} else if err != nil {
-			state = err.Error()
+	harness.Eventually(t, ctx, timeout, "stream replicas current", func(ctx context.Context) error {
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream replicas not current after %s: %s", timeout, state)
+		if info.Cluster == nil {
+			return errors.New("no cluster information")
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		current := 0
+		for _, r := range info.Cluster.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if info.Cluster.Leader == "" || current != want-1 {
+			return fmt.Errorf("leader %q, %d of %d replicas current", info.Cluster.Leader, current, want-1)
+		}
+		return nil
+	})
 }

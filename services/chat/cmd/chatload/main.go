@@ -221,7 +221,7 @@ func slowBody(ctx context.Context, addr string, stats *loadStats) {
 			continue
 		}
 		stats.slowConnects.Add(1)
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // unblocks the writes; nothing to report
 		head := "POST /chat.v1.ChatService/CreateGroup HTTP/1.1\r\nHost: " + addr +
 			"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n{"
 		_, err = io.WriteString(conn, head)
@@ -245,7 +245,7 @@ func slowBody(ctx context.Context, addr string, stats *loadStats) {
 			stats.slowCut.Add(1)
 		}
 		stop()
-		conn.Close()
+		_ = conn.Close() // the server may have cut it already: that is the point
 		sleep(ctx, reconnectDelay)
 	}
 }
@@ -274,7 +274,7 @@ func gzipBombClient(ctx context.Context, base string, bomb []byte, stats *loadSt
 			continue
 		}
 		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
+		_ = res.Body.Close() // drained; the status is what is counted
 		stats.answer(strconv.Itoa(res.StatusCode))
 	}
 }

@@ -44,7 +44,7 @@ func PostgresDSN(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", PostgresDSNEnv, err)
 	}
-	defer conn.Close(ctx)
+	defer closeConn(ctx, tb, conn)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		tb.Fatalf("create schema %s: %v", schema, err)
 	}
@@ -56,7 +56,7 @@ func PostgresDSN(tb testing.TB) string {
 			tb.Errorf("drop schema %s: %v", schema, err)
 			return
 		}
-		defer conn.Close(ctx)
+		defer closeConn(ctx, tb, conn)
 		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			tb.Errorf("drop schema %s: %v", schema, err)
 		}
@@ -79,4 +79,12 @@ func withSearchPath(tb testing.TB, dsn, schema string) string {
 		return u.String()
 	}
 	return dsn + " search_path=" + schema
+}
+
+// closeConn closes a connection of the schema set-up, failing tb when the
+// close fails.
+func closeConn(ctx context.Context, tb testing.TB, conn *pgx.Conn) {
+	if err := conn.Close(ctx); err != nil {
+		tb.Errorf("close the set-up connection: %v", err)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/activitychat/chat/services/chatconsumer/internal/config"
 	"github.com/activitychat/chat/services/chatconsumer/internal/embedded"
 	"github.com/activitychat/chat/services/chatconsumer/internal/handlers"
+	"github.com/activitychat/chat/services/internal/logging"
 )
 
 // Options adjust Start for tests and tools; the zero value is what the
@@ -89,7 +90,7 @@ func Start(cfg *config.Config, opts Options) (*App, error) {
 func StartContext(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err error) {
 	a := &App{cfg: cfg, log: opts.Logger, registry: opts.Registry}
 	if a.log == nil {
-		a.log = NewLogger(cfg, os.Stderr)
+		a.log = logging.New(os.Stderr, cfg.Log.Level, logging.DefaultEncoding(cfg.Mode)).With(slog.String("app", cfg.Name))
 	}
 	if a.registry == nil {
 		a.registry = prometheus.NewRegistry()

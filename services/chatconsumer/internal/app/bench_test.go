@@ -25,6 +25,7 @@ import (
 	"github.com/activitychat/chat/services/chatconsumer/internal/embedded"
 	"github.com/activitychat/chat/services/chatconsumer/internal/handlers"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // benchActivities is how many activities (groups) the joins spread over.
@@ -250,13 +251,7 @@ func runRouter(b *testing.B, r *eventbus.Router) func() {
 			b.Error(err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for r.Ready() != nil {
-		if time.Now().After(deadline) {
-			b.Fatal(r.Ready())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(b, 10*time.Second, r.Ready)
 	return func() { cancel(); wg.Wait() }
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
-	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // The seed's three JSON examples, verbatim.
@@ -57,7 +57,7 @@ func TestSeedWalk(t *testing.T) {
 			s.wantMembers(t, "act_123456", step.members...)
 			// The notice follows the membership change; wait for it too,
 			// so that the next step's notice comes after it.
-			testenv.Eventually(t, 10*time.Second, func() error {
+			testwait.Eventually(t, 10*time.Second, func() error {
 				if n := len(s.notices(t, "act_123456")); n != i+1 {
 					return fmt.Errorf("%d notices, want %d", n, i+1)
 				}
@@ -75,7 +75,7 @@ func TestSeedWalk(t *testing.T) {
 		"user_456:你已报名成功，已加入活动群聊「周末爬山活动」。",
 		"user_456:你已取消报名，已退出活动群聊「周末爬山活动」。",
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if got := s.notices(t, "act_123456"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			return fmt.Errorf("notices = %q, want %q", got, want)
 		}
@@ -86,9 +86,10 @@ func TestSeedWalk(t *testing.T) {
 	}
 }
 
-// TestOutOfOrderConverges publishes joins and leaves five seconds before
-// their activity's created event; they are held, not dead-lettered, and end
-// in the state their event times say, a leave older than a join included.
+// TestOutOfOrderConverges publishes joins and leaves before their
+// activity's created event: they are handled (the chat service keeps them
+// pending), not dead-lettered, and end in the state their event times say,
+// a leave older than a join included.
 func TestOutOfOrderConverges(t *testing.T) {
 	s := newStack(t, nil)
 	runApp(t, s.config())
@@ -100,7 +101,7 @@ func TestOutOfOrderConverges(t *testing.T) {
 	publishJoined(t, s.js, act, "u3", at(11, 0))
 	publishLeft(t, s.js, act, "u3", at(10, 30)) // a leave older than the join
 
-	time.Sleep(5 * time.Second)
+	s.waitIdle(t)
 	if g := s.chat.Group(act); g != nil {
 		t.Fatalf("group exists before its created event: %v", g)
 	}
@@ -113,7 +114,7 @@ func TestOutOfOrderConverges(t *testing.T) {
 	// Which notices are sent depends on the order the held events happen
 	// to be retried in; the final state does not. Every notice is sent at
 	// most once, and u1 and u3, members in the end, got their join notice.
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		got := s.notices(t, act)
 		seen := map[string]bool{}
 		for _, n := range got {
@@ -152,7 +153,7 @@ func TestStaleEventsSendNoNotice(t *testing.T) {
 	publishLeft(t, s.js, act, "b", at(12, 0))
 	// Joins and leaves go through different consumers; wait for the leave
 	// before the older join, so that the join is the stale one.
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		info := consumerInfo(t, s.js, "chat.consumer", activityv1.ActivityMemberLeftSubject)
 		if info.Delivered.Consumer < 2 || info.NumPending+uint64(info.NumAckPending) > 0 {
 			return fmt.Errorf("leaves still pending")
@@ -161,7 +162,7 @@ func TestStaleEventsSendNoNotice(t *testing.T) {
 	})
 	publishJoined(t, s.js, act, "b", at(11, 0)) // older than the leave: ignored
 
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		info := consumerInfo(t, s.js, "chat.consumer", activityv1.ActivityMemberJoinedSubject)
 		if info.NumPending+uint64(info.NumAckPending) > 0 {
 			return fmt.Errorf("joins still pending")
@@ -174,7 +175,7 @@ func TestStaleEventsSendNoNotice(t *testing.T) {
 	})
 	s.wantMembers(t, act, "a", "owner")
 	got := s.notices(t, act)
-	slices.Sort(got) // concurrent consumers store notices in any order
+	slices.Sort(got)                       // concurrent consumers store notices in any order
 	want := []string{"a:你已报名成功", "owner:"} // b never was a member: no notice
 	if len(got) != len(want) {
 		t.Fatalf("notices = %q, want %d: %q", got, len(want), want)
@@ -195,9 +196,9 @@ func TestOwnerLeaveIsDeadLettered(t *testing.T) {
 	publishCreated(t, s.js, "act_owner", "owner", "Owner")
 	s.wantMembers(t, "act_owner", "owner")
 	publishLeft(t, s.js, "act_owner", "owner", at(12, 0))
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if s.deadLetterCount(t) != 1 {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/activitychat/chat/services/chatconsumer/internal/app"
 	"github.com/activitychat/chat/services/chatconsumer/internal/config"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // stack is one test's servers: NATS, the chat service and a JetStream
@@ -74,7 +75,7 @@ func runAppLogging(t *testing.T, cfg *config.Config, log *slog.Logger) *app.App 
 			t.Error("Run did not return after its context ended")
 		}
 	})
-	testenv.Eventually(t, 10*time.Second, a.Ready)
+	testwait.Eventually(t, 10*time.Second, a.Ready)
 	return a
 }
 
@@ -113,7 +114,7 @@ func publishLeft(t *testing.T, js jetstream.JetStream, activity, user string, ts
 // wantMembers waits until the activity's members are want.
 func (s *stack) wantMembers(t *testing.T, activity string, want ...string) {
 	t.Helper()
-	testenv.Eventually(t, 15*time.Second, func() error {
+	testwait.Eventually(t, 15*time.Second, func() error {
 		if got := s.chat.Members(activity); strings.Join(got, ",") != strings.Join(want, ",") {
 			return fmt.Errorf("members of %s = %v, want %v", activity, got, want)
 		}
@@ -134,7 +135,7 @@ func (s *stack) notices(t *testing.T, activity string) []string {
 // deadLetterCount returns the number of dead letters of the ACTIVITY stream.
 func (s *stack) deadLetterCount(t *testing.T) uint64 {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, config.Default().Messaging.ServiceName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func (s *stack) deadLetterCount(t *testing.T) uint64 {
 // deadLetters returns the dead letters of the ACTIVITY stream.
 func (s *stack) deadLetters(t *testing.T) []eventbus.DeadLetter {
 	t.Helper()
-	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, app.DurableName(config.Default().Messaging.ServiceName))
+	dl, err := eventbus.OpenDeadLetters(context.Background(), s.js, activityv1.ActivityCreatedStream, config.Default().Messaging.ServiceName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 // consumerInfo returns the info of the durable consumer of subject.
 func consumerInfo(t *testing.T, js jetstream.JetStream, service, subject string) *jetstream.ConsumerInfo {
 	t.Helper()
-	name := app.DurableName(service) + "-" + strings.ReplaceAll(subject, ".", "_")
+	name := eventbus.DurableName(service, subject)
 	c, err := js.Consumer(context.Background(), activityv1.ActivityCreatedStream, name)
 	if err != nil {
 		t.Fatal(err)
@@ -231,4 +232,20 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, service, subject string)
 		t.Fatal(err)
 	}
 	return info
+}
+
+// waitIdle waits until the consumer of every event of the contract has
+// nothing pending and nothing awaiting an ack: every published event was
+// handled to its end.
+func (s *stack) waitIdle(t *testing.T) {
+	t.Helper()
+	testwait.Eventually(t, 15*time.Second, func() error {
+		for _, ev := range activityv1.ActivityEvents {
+			info := consumerInfo(t, s.js, "chat.consumer", ev.Subject)
+			if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+				return fmt.Errorf("%s: %d events not yet handled", ev.Subject, n)
+			}
+		}
+		return nil
+	})
 }

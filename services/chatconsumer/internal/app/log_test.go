@@ -1,26 +1,12 @@
 package app_test
 
 import (
-	"bytes"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/app"
 	"github.com/activitychat/chat/services/chatconsumer/internal/config"
 )
-
-// TestProdLogsDurationsAsText: prod mode logs JSON with durations such as
-// "1.5ms", not integer nanoseconds.
-func TestProdLogsDurationsAsText(t *testing.T) {
-	cfg := config.Default()
-	cfg.Mode = config.ModeProd
-	var buf bytes.Buffer
-	app.NewLogger(&cfg, &buf).Info("event", "duration", 1500*time.Microsecond)
-	if !strings.Contains(buf.String(), `"duration":"1.5ms"`) {
-		t.Errorf("log = %s, want the duration as text", buf.String())
-	}
-}
 
 // TestWarnings: an embedded service beyond loopback is warned about.
 func TestWarnings(t *testing.T) {

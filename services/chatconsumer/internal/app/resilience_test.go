@@ -15,7 +15,7 @@ import (
 
 	"github.com/activitychat/chat/contracts/eventbus"
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
-	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // loseResponses returns middleware that lets the first n calls of each
@@ -71,7 +71,7 @@ func TestRedeliveryAndRepublishHaveNoDoubleEffect(t *testing.T) {
 	waitNotices := func(t *testing.T) {
 		t.Helper()
 		// Retries reorder the notices; each must be there exactly once.
-		testenv.Eventually(t, 15*time.Second, func() error {
+		testwait.Eventually(t, 15*time.Second, func() error {
 			got := s.notices(t, act)
 			slices.Sort(got)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -82,10 +82,10 @@ func TestRedeliveryAndRepublishHaveNoDoubleEffect(t *testing.T) {
 	}
 	waitNotices(t)
 	// The leave of u2 sends no notice: wait for its redelivery to be acked.
-	testenv.Eventually(t, 15*time.Second, func() error {
+	testwait.Eventually(t, 15*time.Second, func() error {
 		info := consumerInfo(t, s.js, "chat.consumer", activityv1.ActivityMemberLeftSubject)
 		if info.Delivered.Consumer < 2 || info.NumPending+uint64(info.NumAckPending) > 0 {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
@@ -128,14 +128,14 @@ func TestRedeliveryAndRepublishHaveNoDoubleEffect(t *testing.T) {
 			before := counter(t, a, "messaging_handler_total", map[string]string{"outcome": "ack"})
 			rp.publish(t)
 			if rp.name != "same msg id" {
-				testenv.Eventually(t, 10*time.Second, func() error {
+				testwait.Eventually(t, 10*time.Second, func() error {
 					if counter(t, a, "messaging_handler_total", map[string]string{"outcome": "ack"}) <= before {
-						return testenv.ErrNotYet
+						return testwait.ErrNotYet
 					}
 					return nil
 				})
 			}
-			time.Sleep(300 * time.Millisecond) // let every republished event finish
+			s.waitIdle(t) // every republished event handled
 			s.wantMembers(t, act, "owner", "u1")
 			waitNotices(t)
 		})
@@ -193,12 +193,12 @@ func TestChatOutageHoldsInsteadOfDeadLettering(t *testing.T) {
 	}
 
 	s.chat.Start()
-	testenv.Eventually(t, 20*time.Second, a.Ready)
+	testwait.Eventually(t, 20*time.Second, a.Ready)
 	s.wantMembers(t, act, wantMembers...)
 	if code, _ := httpGet(t, a.Endpoints().Ops+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after the outage = %d, want 200", code)
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if n := len(s.notices(t, act)); n != events+1 {
 			return fmt.Errorf("%d notices, want %d", n, events+1)
 		}
@@ -244,7 +244,7 @@ func TestPoisonIsIsolated(t *testing.T) {
 	}
 	s.wantMembers(t, act, "good0", "good1", "good2", "good3", "owner")
 
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if n := s.deadLetterCount(t); n != uint64(len(poison)) {
 			return fmt.Errorf("%d dead letters, want %d", n, len(poison))
 		}

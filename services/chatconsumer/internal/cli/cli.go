@@ -26,9 +26,8 @@ Usage:
   chatconsumer dlq show SEQ [--json]
   chatconsumer dlq replay SEQ... | --all
   chatconsumer dlq purge
-  chatconsumer publish created --activity ID --creator ID --title TEXT [--at TIME] [--binary] [--msg-id ID]
-  chatconsumer publish joined  --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
-  chatconsumer publish left    --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
+  chatconsumer publish EVENT [--FIELD VALUE]... [--at TIME] [--binary] [--msg-id ID]
+  chatconsumer publish EVENT JSON|- [--binary] [--msg-id ID]
   chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]
   chatconsumer help [COMMAND [SUBCOMMAND]]
 
@@ -36,7 +35,9 @@ Without -f, run reads the first of etc/consumer.yaml,
 services/chatconsumer/etc/consumer.yaml and /etc/chatconsumer/consumer.yaml.
 The dlq and publish commands connect to NATS as FILE says (-f FILE; the
 embedded server of a dev config), or to --nats URL, $NATS_URL or
-nats://127.0.0.1:4222. TIME is RFC 3339 and defaults to now.
+nats://127.0.0.1:4222. TIME is RFC 3339 and defaults to now. EVENT is an
+event of the contract, such as created; "chatconsumer publish --help"
+lists them with their fields.
 Run "chatconsumer COMMAND --help" for a command's flags.
 `
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/cli"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // result is the outcome of one command line.
@@ -45,8 +46,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dlq", "purge", "3"}, `dlq purge: unexpected argument "3"`},
 		{[]string{"publish"}, "publish: missing event"},
 		{[]string{"publish", "updated"}, `publish: unknown event "updated"`},
-		{[]string{"publish", "created", "--activity", "a", "--title", "t"}, "publish created: --creator is required"},
-		{[]string{"publish", "joined", "--user", "u"}, "publish joined: --activity is required"},
+		{[]string{"publish", "created", "--activity", "a", "--title", "t"}, "publish created: creator_id: is required (--creator)"},
+		{[]string{"publish", "joined", "--user", "u"}, "publish joined: activity_id: is required (--activity)"},
+		{[]string{"publish", "activity.member.joined", "--user", "u"}, "publish joined: activity_id: is required (--activity)"},
+		{[]string{"publish", "joined", `{"user_id": "u"}`, "--user", "u"}, "publish joined: give the event as JSON or by flags, not both (--user)"},
+		{[]string{"publish", "joined", `{"activity_id": "a", "user_id": "u"}`}, "publish joined: joined_at: is required"},
+		{[]string{"publish", "left", "--activity", "a", "--user", "u", "--left-at", "noon"}, `--left-at: want RFC 3339`},
+		{[]string{"dlq", "list", "--stream", "NOPE"}, `--stream: no event is stored in "NOPE"`},
 		{[]string{"publish", "left", "--activity", "a", "--user", "u", "--at", "yesterday"}, `--at: want RFC 3339`},
 		{[]string{"publish", "joined", "--activity", "a b", "--user", "u"}, "publish joined: activity_id: has ' '"},
 		{[]string{"publish", "raw"}, "publish raw: want SUBJECT and a JSON payload"},
@@ -76,7 +82,7 @@ func TestRunConfigErrorNamesTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, "", "-f", file)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be >= 1") {
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "Messaging.Retry.Multiplier (line 7): must be at least 1, got 0.5") {
 		t.Errorf("run = %d %q, want exit 1 naming Messaging.Retry.Multiplier", r.code, r.stderr)
 	}
 	r = run(t, "", "-f", filepath.Join(t.TempDir(), "missing.yaml"))
@@ -127,7 +133,7 @@ Messaging:
 			t.Errorf("consumer exited %d, stdout %q, stderr %q; want 0 and stopped", code, out.String(), errOut.String())
 		}
 	})
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(out.String(), "is running") {
 			return fmt.Errorf("consumer not started: %q", errOut.String())
 		}
@@ -157,7 +163,7 @@ func TestDeadLetterCommands(t *testing.T) {
 	waitList := func(t *testing.T, want string) string {
 		t.Helper()
 		var out string
-		testenv.Eventually(t, 10*time.Second, func() error {
+		testwait.Eventually(t, 10*time.Second, func() error {
 			// The banner comes before the consumer has provisioned the
 			// dead-letter stream, so the first lists may find none.
 			r := run(t, "", "dlq", "list", "-f", file)
@@ -175,9 +181,9 @@ func TestDeadLetterCommands(t *testing.T) {
 	// The owner's leave is refused by the chat service (failed_precondition)
 	// and dead-lettered on its first delivery.
 	mustRun(t, append([]string{"publish", "created", "--activity", "act_late", "--creator", "owner", "--title", "Late"}, nats...)...)
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if chat.Group("act_late") == nil {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
@@ -209,7 +215,7 @@ func TestDeadLetterCommands(t *testing.T) {
 	if out := mustRun(t, "dlq", "replay", "1", "-f", file); !strings.Contains(out, "replayed dead letter 1 to activity.member.left") {
 		t.Errorf("dlq replay 1 = %q", out)
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		out := mustRun(t, "dlq", "list", "-f", file)
 		if !strings.Contains(out, "1 dead letters") || !strings.Contains(out, "\n2 ") {
 			return fmt.Errorf("dlq list = %q, want the replayed leave as a new letter", out)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,27 +81,53 @@ func (t *toolConn) close() {
 	_ = t.nc.Drain()
 }
 
-// ensureStream creates the activity stream, its consumers and dead-letter
-// plumbing exactly as the consumer would, when the stream does not exist
-// yet, so that events published before the consumer's first start are kept.
-// An existing stream is left alone.
+// ensureStream creates the event streams, their consumers and dead-letter
+// plumbing exactly as the consumer would, when a stream of
+// activityv1.ActivityEvents does not exist yet, so that events published
+// before the consumer's first start are kept. Existing streams are left
+// alone.
 func (t *toolConn) ensureStream(ctx context.Context) error {
-	_, err := t.js.Stream(ctx, activityv1.ActivityCreatedStream)
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return err
+	missing := false
+	for _, stream := range activityv1.ActivityEvents.Streams() {
+		_, err := t.js.Stream(ctx, stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			missing = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !missing {
+		return nil
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := handlers.New(nil, handlers.Notices(t.cfg.Notices), quiet)
 	return app.NewRouter(t.js, t.cfg.Messaging, h, nil, quiet).Provision(ctx)
 }
 
-// deadLetters opens the activity stream's dead letters of the configured
-// service (Messaging.ServiceName): other services' stay out of sight.
-func (t *toolConn) deadLetters(ctx context.Context) (*eventbus.DeadLetters, error) {
-	service := app.DurableName(t.cfg.Messaging.ServiceName)
-	dl, err := eventbus.OpenDeadLetters(ctx, t.js, activityv1.ActivityCreatedStream, service)
+// deadLetters opens the dead letters of stream, one of
+// activityv1.ActivityEvents' streams, of the configured service
+// (Messaging.ServiceName): other services' stay out of sight.
+func (t *toolConn) deadLetters(ctx context.Context, stream string) (*eventbus.DeadLetters, error) {
+	dl, err := eventbus.OpenDeadLetters(ctx, t.js, stream, t.cfg.Messaging.ServiceName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, errors.New("no dead-letter stream " + eventbus.DLQStream(activityv1.ActivityCreatedStream) + " yet: start the consumer once to create it")
+		return nil, errors.New("no dead-letter stream " + eventbus.DLQStream(stream) + " yet: start the consumer once to create it")
 	}
 	return dl, err
+}
+
+// eventStream returns the stream that --stream names, which may be left
+// out when the events have one stream.
+func eventStream(name string) (string, error) {
+	streams := activityv1.ActivityEvents.Streams()
+	switch {
+	case name == "" && len(streams) == 1:
+		return streams[0], nil
+	case name == "":
+		return "", usageErrorf("--stream is required: the events are stored in %s", strings.Join(streams, ", "))
+	case !slices.Contains(streams, name):
+		return "", usageErrorf("--stream: no event is stored in %q: want one of %s", name, strings.Join(streams, ", "))
+	}
+	return name, nil
 }

@@ -42,6 +42,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	from := fs.Uint64("from", 0, "list from this DLQ `sequence`")
 	limit := fs.Int("limit", 100, "list at most `n` dead letters (0: all)")
 	all := fs.Bool("all", false, "replay every dead letter")
+	streamName := fs.String("stream", "", "the event `stream` whose dead letters to use; needed only when the events have several")
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return commandHelp(fs, help.lines, help.about, help.flags...)
@@ -71,18 +72,22 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		}
 	}
 
+	stream, err := eventStream(*streamName)
+	if err != nil {
+		return err
+	}
 	tc, err := cf.connect()
 	if err != nil {
 		return err
 	}
 	defer tc.close()
-	dl, err := tc.deadLetters(ctx)
+	dl, err := tc.deadLetters(ctx, stream)
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "list":
-		return dlqList(ctx, dl, *from, *limit, *asJSON, stdout)
+		return dlqList(ctx, dl, stream, *from, *limit, *asJSON, stdout)
 	case "show":
 		return dlqShow(ctx, dl, seqs[0], *asJSON, stdout)
 	case "replay":
@@ -123,7 +128,7 @@ func dlqCmd(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	return nil
 }
 
-func dlqList(ctx context.Context, dl *eventbus.DeadLetters, from uint64, limit int, asJSON bool, w io.Writer) error {
+func dlqList(ctx context.Context, dl *eventbus.DeadLetters, stream string, from uint64, limit int, asJSON bool, w io.Writer) error {
 	letters, err := dl.List(ctx, from, limit)
 	if err != nil {
 		return err
@@ -147,7 +152,7 @@ func dlqList(ctx context.Context, dl *eventbus.DeadLetters, from uint64, limit i
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d shown, %d dead letters in %s\n", len(letters), total, eventbus.DLQStream(activityv1.ActivityCreatedStream))
+	fmt.Fprintf(w, "%d shown, %d dead letters in %s\n", len(letters), total, eventbus.DLQStream(stream))
 	return nil
 }
 
@@ -244,17 +249,11 @@ func decodeForShow(l *eventbus.DeadLetter) string {
 	if utf8.Valid(l.Data) {
 		return ""
 	}
-	var msg proto.Message
-	switch l.Subject {
-	case activityv1.ActivityCreatedSubject:
-		msg = new(activityv1.ActivityCreated)
-	case activityv1.ActivityMemberJoinedSubject:
-		msg = new(activityv1.ActivityMemberJoined)
-	case activityv1.ActivityMemberLeftSubject:
-		msg = new(activityv1.ActivityMemberLeft)
-	default:
+	ev, ok := activityv1.ActivityEvents.Lookup(l.Subject)
+	if !ok {
 		return ""
 	}
+	msg := ev.New()
 	if err := proto.Unmarshal(l.Data, msg); err != nil {
 		return ""
 	}
@@ -280,11 +279,12 @@ const dlqUsage = `Usage:
   chatconsumer dlq replay SEQ... | --all
   chatconsumer dlq purge
 
-Dead letters are the events a handler gave up on, kept in the ACTIVITY_DLQ
-stream with the reason. list and show print them (text from the event is
+Dead letters are the events a handler gave up on, kept with the reason in
+the dead-letter stream of their event stream (STREAM_DLQ). list and show print them (text from the event is
 escaped; --json prints it exactly), replay publishes them again to their
 subject (a poison event is dead-lettered again), purge deletes them all.
-Every form takes -f FILE or --nats URL to find NATS.
+Every form takes -f FILE or --nats URL to find NATS, and --stream STREAM
+when the events are stored in more than one stream.
 Run "chatconsumer dlq SUBCOMMAND --help" for its flags.
 `
 
@@ -297,21 +297,21 @@ var dlqHelp = map[string]struct {
 	"list": {
 		"  chatconsumer dlq list [--from SEQ] [--limit N] [--json]\n",
 		"Lists dead letters: sequence, subject, original stream sequence, deliveries,\ntime and reason.\n",
-		[]string{"from", "limit", "json", "f", "nats"},
+		[]string{"from", "limit", "json", "stream", "f", "nats"},
 	},
 	"show": {
 		"  chatconsumer dlq show SEQ [--json]\n",
 		"Shows one dead letter: its headers, its payload and, for binary protobuf,\nthe payload decoded.\n",
-		[]string{"json", "f", "nats"},
+		[]string{"json", "stream", "f", "nats"},
 	},
 	"replay": {
 		"  chatconsumer dlq replay SEQ... | --all\n",
 		"Publishes dead letters again to the subject they were consumed from. The\nhandlers are idempotent; an event that still fails (a poison message) is\ndead-lettered again.\n",
-		[]string{"all", "f", "nats"},
+		[]string{"all", "stream", "f", "nats"},
 	},
 	"purge": {
 		"  chatconsumer dlq purge\n",
 		"Deletes every dead letter.\n",
-		[]string{"f", "nats"},
+		[]string{"stream", "f", "nats"},
 	},
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/cli"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestHelpEverywhere: --help, -h and "help" work at every level, print to
@@ -74,7 +75,7 @@ func TestDeadLettersAreEscaped(t *testing.T) {
 		t.Fatalf("publish raw: %d %q", r.code, r.stderr)
 	}
 	var list string
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		list = run(t, "", "dlq", "list", "-f", file).stdout
 		if !strings.Contains(list, "1 dead letters") {
 			return fmt.Errorf("dlq list = %q", list)

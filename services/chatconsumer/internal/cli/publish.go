@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/activitychat/chat/contracts/eventbus"
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
@@ -31,63 +31,61 @@ func (h headerFlags) Set(s string) error {
 	return nil
 }
 
-// publishCmd runs "publish created|joined|left|raw": it stands in for the
-// Activity service, publishing through the generated publishers, or, with
-// raw, publishes a payload as it is, like a plain NATS client.
+// publishCmd runs "publish EVENT|raw": it stands in for the Activity
+// service, publishing any event of activityv1.ActivityEvents through the
+// generic publisher with the event's contract, or, with raw, publishes a
+// payload as it is, like a plain NATS client.
 func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	events := publishEvents()
 	if len(args) == 0 {
-		return usageErrorf("publish: missing event: created, joined, left or raw")
+		return usageErrorf("publish: missing event: %s or raw", eventNames(events))
 	}
 	kind, args := args[0], args[1:]
 	if isHelp(kind) {
-		return &helpError{text: publishUsage}
+		return &helpError{text: publishUsage(events)}
 	}
-	if _, ok := publishHelp[kind]; !ok {
-		return usageErrorf("publish: unknown event %q: want created, joined, left or raw", kind)
+	var ev *publishEvent
+	if kind != "raw" {
+		if ev = findEvent(events, kind); ev == nil {
+			return usageErrorf("publish: unknown event %q: want %s or raw", kind, eventNames(events))
+		}
 	}
 	fs := flag.NewFlagSet("publish "+kind, flag.ContinueOnError)
 	var cf connFlags
 	cf.register(fs)
-	activity := fs.String("activity", "", "the activity `id`")
-	user := fs.String("user", "", "the user `id` (joined, left)")
-	creator := fs.String("creator", "", "the creator's user `id` (created)")
-	title := fs.String("title", "", "the activity's `title` (created)")
-	at := fs.String("at", "", "the event `time`, RFC 3339; default now")
-	binary := fs.Bool("binary", false, "encode as binary protobuf instead of JSON")
-	msgID := fs.String("msg-id", "", "the Nats-Msg-Id `id`; default derived from the event, so an identical event is stored once")
-	core := fs.Bool("core", false, "raw: publish with core NATS, without waiting for the stream")
-	header := headerFlags{}
-	fs.Var(header, "header", "raw: add a header `KEY=VALUE` (repeatable)")
+	var (
+		binary, core *bool
+		msgID        *string
+		header       = headerFlags{}
+		fields       map[string]*string
+		at           *string
+	)
+	if ev != nil {
+		fields = ev.register(fs)
+		at = fs.String("at", "", "the `time` of every time field not given, RFC 3339; default now")
+		binary = fs.Bool("binary", false, "encode as binary protobuf instead of JSON")
+		msgID = fs.String("msg-id", "", "the Nats-Msg-Id `id`; default derived from the event, so an identical event is stored once")
+	} else {
+		core = fs.Bool("core", false, "publish with core NATS, without waiting for the stream")
+		fs.Var(header, "header", "add a header `KEY=VALUE` (repeatable)")
+	}
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		h := publishHelp[kind]
-		return commandHelp(fs, h.lines, h.about, h.flags...)
+		if ev == nil {
+			return commandHelp(fs, rawUsageLine, "Publishes JSON (or standard input with -) to SUBJECT as it is, without\nvalidation, like a plain NATS client.\n")
+		}
+		return commandHelp(fs, ev.usageLines(), fmt.Sprintf("Publishes %s (%s)\nthrough the generic publisher of its contract, from its fields' flags or\nfrom JSON (- for standard input).\n", ev.info.Subject, ev.info.Name()))
 	}
 	if err != nil {
 		return err
 	}
 
 	var publish func(context.Context, *toolConn) (*jetstream.PubAck, string, error)
-	switch kind {
-	case "created", "joined", "left":
-		if len(pos) > 0 {
-			return usageErrorf("publish %s: unexpected argument %q", kind, pos[0])
-		}
-		ts, err := eventTime(*at)
-		if err != nil {
+	if ev != nil {
+		if publish, err = ev.publisher(pos, fields, *at, *binary, *msgID, stdin); err != nil {
 			return err
 		}
-		var opts []eventbus.PublishOption
-		if *binary {
-			opts = append(opts, eventbus.WithBinary())
-		}
-		if *msgID != "" {
-			opts = append(opts, eventbus.WithMsgID(*msgID))
-		}
-		if publish, err = typedPublisher(kind, *activity, *user, *creator, *title, ts, opts); err != nil {
-			return err
-		}
-	case "raw":
+	} else {
 		if len(pos) < 1 || len(pos) > 2 {
 			return usageErrorf("publish raw: want SUBJECT and a JSON payload (or - for standard input)")
 		}
@@ -140,110 +138,82 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	return nil
 }
 
-const publishUsage = `Usage:
-  chatconsumer publish created --activity ID --creator ID --title TEXT [--at TIME] [--binary] [--msg-id ID]
-  chatconsumer publish joined  --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
-  chatconsumer publish left    --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]
-  chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]
+const rawUsageLine = "  chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]\n"
 
-created, joined and left publish through the generated publishers, as the
-Activity service does: the event is validated, encoded (JSON, or protobuf
-with --binary) and stored once per Nats-Msg-Id. raw publishes a payload as
-it is, like "nats pub". Every form takes -f FILE or --nats URL to find NATS.
-Run "chatconsumer publish EVENT --help" for its flags.
-`
-
-// publishHelp is the help of each event of publish: usage, what it does
-// and its flags.
-var publishHelp = map[string]struct {
-	lines, about string
-	flags        []string
-}{
-	"created": {
-		"  chatconsumer publish created --activity ID --creator ID --title TEXT [--at TIME] [--binary] [--msg-id ID]\n",
-		"Publishes activity.created through the generated publisher.\n",
-		[]string{"activity", "creator", "title", "at", "binary", "msg-id", "f", "nats"},
-	},
-	"joined": {
-		"  chatconsumer publish joined --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]\n",
-		"Publishes activity.member.joined through the generated publisher.\n",
-		[]string{"activity", "user", "at", "binary", "msg-id", "f", "nats"},
-	},
-	"left": {
-		"  chatconsumer publish left --activity ID --user ID [--at TIME] [--binary] [--msg-id ID]\n",
-		"Publishes activity.member.left through the generated publisher.\n",
-		[]string{"activity", "user", "at", "binary", "msg-id", "f", "nats"},
-	},
-	"raw": {
-		"  chatconsumer publish raw SUBJECT [JSON|-] [--header KEY=VALUE]... [--core]\n",
-		"Publishes JSON (or standard input with -) to SUBJECT as it is, without\nvalidation, like a plain NATS client.\n",
-		[]string{"header", "core", "f", "nats"},
-	},
+// publishUsage is the help of publish, with a line for each event.
+func publishUsage(events []*publishEvent) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, ev := range events {
+		b.WriteString(ev.usageLines())
+	}
+	b.WriteString(rawUsageLine)
+	fmt.Fprintf(&b, `
+EVENT is one of the contract's events (proto/activity/v1/events.proto):
+%s, each named by its subject or the subject's last part. They are published
+as the Activity service does: validated, encoded (JSON, or protobuf with
+--binary) and stored once per Nats-Msg-Id. An event is given by its
+fields' flags, or as JSON (- reads standard input). raw publishes a payload
+as it is, like "nats pub". Every form takes -f FILE or --nats URL to find
+NATS. Run "chatconsumer publish EVENT --help" for its flags.
+`, eventNames(events))
+	return b.String()
 }
 
-// typedPublisher checks the flags of one event kind and returns the call of
-// its generated publisher.
-func typedPublisher(kind, activity, user, creator, title string, ts *timestamppb.Timestamp, opts []eventbus.PublishOption) (func(context.Context, *toolConn) (*jetstream.PubAck, string, error), error) {
-	need := func(name, v string) error {
-		if v == "" {
-			return usageErrorf("publish %s: --%s is required", kind, name)
-		}
-		return nil
+// eventNames lists the names of events for messages: "created, joined, left".
+func eventNames(events []*publishEvent) string {
+	names := make([]string, len(events))
+	for i, ev := range events {
+		names[i] = ev.name
 	}
-	if err := need("activity", activity); err != nil {
-		return nil, err
-	}
-	switch kind {
-	case "created":
-		if err := need("creator", creator); err != nil {
-			return nil, err
-		}
-		if err := need("title", title); err != nil {
-			return nil, err
-		}
-		ev := &activityv1.ActivityCreated{ActivityId: activity, CreatorId: creator, Title: title, CreatedAt: ts}
-		if err := ev.Validate(); err != nil {
-			return nil, usageErrorf("publish created: %v", err)
-		}
-		return func(ctx context.Context, tc *toolConn) (*jetstream.PubAck, string, error) {
-			ack, err := activityv1.PublishActivityCreated(ctx, tc.js, ev, opts...)
-			return ack, activityv1.ActivityCreatedSubject, err
-		}, nil
-	case "joined":
-		if err := need("user", user); err != nil {
-			return nil, err
-		}
-		ev := &activityv1.ActivityMemberJoined{ActivityId: activity, UserId: user, JoinedAt: ts}
-		if err := ev.Validate(); err != nil {
-			return nil, usageErrorf("publish joined: %v", err)
-		}
-		return func(ctx context.Context, tc *toolConn) (*jetstream.PubAck, string, error) {
-			ack, err := activityv1.PublishActivityMemberJoined(ctx, tc.js, ev, opts...)
-			return ack, activityv1.ActivityMemberJoinedSubject, err
-		}, nil
-	default: // left
-		if err := need("user", user); err != nil {
-			return nil, err
-		}
-		ev := &activityv1.ActivityMemberLeft{ActivityId: activity, UserId: user, LeftAt: ts}
-		if err := ev.Validate(); err != nil {
-			return nil, usageErrorf("publish left: %v", err)
-		}
-		return func(ctx context.Context, tc *toolConn) (*jetstream.PubAck, string, error) {
-			ack, err := activityv1.PublishActivityMemberLeft(ctx, tc.js, ev, opts...)
-			return ack, activityv1.ActivityMemberLeftSubject, err
-		}, nil
-	}
+	return strings.Join(names, ", ")
 }
 
-// eventTime parses --at, defaulting to now.
-func eventTime(at string) (*timestamppb.Timestamp, error) {
+// findEvent returns the event named kind, by short name or subject.
+func findEvent(events []*publishEvent, kind string) *publishEvent {
+	for _, ev := range events {
+		if ev.name == kind || ev.info.Subject == kind {
+			return ev
+		}
+	}
+	return nil
+}
+
+// eventTime parses --at and the time fields' flags, defaulting to now.
+func eventTime(flagName, at string) (time.Time, error) {
 	if at == "" {
-		return timestamppb.Now(), nil
+		return time.Now(), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return nil, usageErrorf("--at: want RFC 3339 such as 2024-01-01T11:00:00Z, got %q", at)
+		return time.Time{}, usageErrorf("--%s: want RFC 3339 such as 2024-01-01T11:00:00Z, got %q", flagName, at)
 	}
-	return timestamppb.New(t), nil
+	return t, nil
+}
+
+// encodeJSON returns v as JSON.
+func encodeJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // strings and times always marshal
+	}
+	return b
+}
+
+// eventPublishOptions returns the publish options of --binary and --msg-id.
+func eventPublishOptions(binary bool, msgID string) []eventbus.PublishOption {
+	var opts []eventbus.PublishOption
+	if binary {
+		opts = append(opts, eventbus.WithBinary())
+	}
+	if msgID != "" {
+		opts = append(opts, eventbus.WithMsgID(msgID))
+	}
+	return opts
+}
+
+// publishEvents returns the events of activityv1.ActivityEvents that
+// publish offers.
+func publishEvents() []*publishEvent {
+	return newPublishEvents(activityv1.ActivityEvents)
 }

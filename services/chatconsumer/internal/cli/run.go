@@ -13,6 +13,7 @@ import (
 
 	"github.com/activitychat/chat/services/chatconsumer/internal/app"
 	"github.com/activitychat/chat/services/chatconsumer/internal/config"
+	"github.com/activitychat/chat/services/internal/logging"
 )
 
 // shutdownGrace is how much longer than Messaging.DrainTimeout shutdown may
@@ -38,7 +39,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg, stderr)
+	log := logging.New(stderr, cfg.Log.Level, logging.DefaultEncoding(cfg.Mode)).With(slog.String("app", cfg.Name))
 	log.Info("starting", slog.String("config", cfg.File()))
 	a, err := app.StartContext(ctx, cfg, app.Options{Logger: log})
 	if err != nil {

@@ -11,7 +11,7 @@
 // a value from the environment, the variable: an unknown key (with the known
 // keys of its section), a value of the wrong type, an unset environment
 // variable or a value out of range, for example
-// "Messaging.Retry.Multiplier (line 44): must be >= 1, got 0.5". The rules
+// "Messaging.Retry.Multiplier (line 44): must be at least 1, got 0.5". The rules
 // are those of package configfile, which the chat service shares.
 package config
 
@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/activitychat/chat/contracts/eventbus"
 	"github.com/activitychat/chat/services/internal/configfile"
 )
 
@@ -138,26 +139,41 @@ type Messaging struct {
 	// DrainTimeout bounds how long shutdown waits for in-flight events.
 	// The default is 15s.
 	DrainTimeout time.Duration `yaml:"DrainTimeout"`
-	// Retry is the retry policy of failing events.
+	// Retry overrides the retry policy that the event contracts declare
+	// (the policy of each event in proto/activity/v1/events.proto, the
+	// seed's: 3 retries, from 100ms doubling to 10s, holding for 2m). Only
+	// the keys the file sets apply; the others keep the contract's value.
 	Retry Retry `yaml:"Retry"`
 }
 
-// Retry is the retry policy of failing events. The defaults are the seed's:
-// 3 retries, from 100ms doubling to 10s.
+// Retry overrides fields of the contract's retry policy of failing events.
+// A key left out (nil) keeps the value of the contract, so a change of the
+// policy in the proto reaches every deployment that does not override it.
 type Retry struct {
 	// MaxRetries is how often a failing event is retried before it is
 	// dead-lettered.
-	MaxRetries int `yaml:"MaxRetries"`
+	MaxRetries *int `yaml:"MaxRetries"`
 	// InitialInterval is the delay before the first retry.
-	InitialInterval time.Duration `yaml:"InitialInterval"`
+	InitialInterval *time.Duration `yaml:"InitialInterval"`
 	// MaxInterval caps the delay.
-	MaxInterval time.Duration `yaml:"MaxInterval"`
+	MaxInterval *time.Duration `yaml:"MaxInterval"`
 	// Multiplier grows the delay from one retry to the next.
-	Multiplier float64 `yaml:"Multiplier"`
+	Multiplier *float64 `yaml:"Multiplier"`
 	// MaxHold is how long a join or leave whose group does not exist yet is
 	// retried in place, without spending retries, waiting for the
-	// activity's created event. The default is 2m.
-	MaxHold time.Duration `yaml:"MaxHold"`
+	// activity's created event.
+	MaxHold *time.Duration `yaml:"MaxHold"`
+}
+
+// Override returns r as the eventbus override of the contract's policy.
+func (r Retry) Override() eventbus.RetryOverride {
+	return eventbus.RetryOverride{
+		MaxRetries:      r.MaxRetries,
+		InitialInterval: r.InitialInterval,
+		MaxInterval:     r.MaxInterval,
+		Multiplier:      r.Multiplier,
+		MaxHold:         r.MaxHold,
+	}
 }
 
 // Notices holds the texts of the system notices. In each text, {activity_id},

@@ -47,7 +47,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{
 			name: "multiplier below one",
 			yaml: minimal + "Messaging:\n  Retry:\n    Multiplier: 0.5\n",
-			want: "Messaging.Retry.Multiplier (line 9): must be >= 1, got 0.5",
+			want: "Messaging.Retry.Multiplier (line 9): must be at least 1, got 0.5 (applied to the contract policy of activity.created)",
 		},
 		{
 			name: "multiplier not a number",
@@ -62,12 +62,17 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{
 			name: "max interval below initial",
 			yaml: minimal + "Messaging:\n  Retry:\n    InitialInterval: 1s\n    MaxInterval: 10ms\n",
-			want: "Messaging.Retry.MaxInterval (line 10): must be >= InitialInterval (1s), got 10ms",
+			want: "Messaging.Retry.MaxInterval (line 10): (10ms) must not be less than InitialInterval (1s) (applied to the contract policy of activity.created)",
+		},
+		{
+			name: "initial interval past the contract's max",
+			yaml: minimal + "Messaging:\n  Retry:\n    InitialInterval: 20s\n",
+			want: "Messaging.Retry.MaxInterval: (10s) must not be less than InitialInterval (20s) (applied to the contract policy of activity.created)",
 		},
 		{
 			name: "negative retries",
 			yaml: minimal + "Messaging:\n  Retry:\n    MaxRetries: -1\n",
-			want: "Messaging.Retry.MaxRetries (line 9): must be between 0 and 1000, got -1",
+			want: "Messaging.Retry.MaxRetries (line 9): must be between 0 and 1000, got -1 (applied to the contract policy of activity.created)",
 		},
 		{
 			name: "unknown mode",
@@ -158,9 +163,9 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := cfg.Messaging.Retry
-	if r.MaxRetries != 3 || r.InitialInterval != 100*time.Millisecond || r.MaxInterval != 10*time.Second || r.Multiplier != 2.0 {
-		t.Errorf("default retry = %+v, want the seed's 3, 100ms, 10s, 2.0", r)
+	// No Retry key: no override, each event's contract policy applies.
+	if o := cfg.Messaging.Retry.Override(); !o.IsZero() {
+		t.Errorf("default retry override = %+v, want none", o)
 	}
 	if cfg.Messaging.ServiceName != "chat.consumer" || !cfg.Messaging.EnableMetrics {
 		t.Errorf("Messaging = %+v, want ServiceName chat.consumer with metrics", cfg.Messaging)
@@ -207,7 +212,7 @@ Notices:
 		{"integer from env", cfg.Messaging.Concurrency, 8},
 		{"quoted bool from env", cfg.Messaging.EnableMetrics, false},
 		{"empty var takes the default, $$ escapes", cfg.Messaging.ServiceName, "svc-${literal}"},
-		{"float from env", cfg.Messaging.Retry.Multiplier, 1.5},
+		{"float from env", *cfg.Messaging.Retry.Multiplier, 1.5},
 		{"default with braces", cfg.Notices.Created, "建好了「{title}」"},
 	}
 	for _, c := range checks {
@@ -300,5 +305,26 @@ func TestErrorsHidePasswords(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %q shows the password", err)
+	}
+}
+
+// TestRetryOverridesOnlyWhatIsSet checks that the Retry keys a file sets
+// override the contract's policy and the others stay unset, also when an
+// environment reference with an empty default leaves a key out.
+func TestRetryOverridesOnlyWhatIsSet(t *testing.T) {
+	cfg, err := config.Parse([]byte(minimal+"Messaging:\n  Retry:\n    MaxRetries: 0\n    MaxHold: ${HOLD:-}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Messaging.Retry.Override()
+	if o.MaxRetries == nil || *o.MaxRetries != 0 || o.InitialInterval != nil || o.MaxInterval != nil || o.Multiplier != nil || o.MaxHold != nil {
+		t.Errorf("override = %+v, want only MaxRetries 0", o)
+	}
+	cfg, err = config.Parse([]byte(minimal+"Messaging:\n  Retry:\n    MaxHold: ${HOLD:-}\n"), env(map[string]string{"HOLD": "5s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.Messaging.Retry.MaxHold; h == nil || *h != 5*time.Second {
+		t.Errorf("MaxHold = %v, want 5s from HOLD", h)
 	}
 }

@@ -13,7 +13,7 @@ const (
 )
 
 // Default returns the configuration that an empty file means: dev mode,
-// nothing embedded, the seed's retry policy.
+// nothing embedded, the retry policy of the event contracts.
 func Default() Config {
 	return Config{
 		Name: "chat.consumer",
@@ -31,13 +31,6 @@ func Default() Config {
 			MaxAckPending:   1024,
 			Replicas:        1,
 			DrainTimeout:    15 * time.Second,
-			Retry: Retry{
-				MaxRetries:      3,
-				InitialInterval: 100 * time.Millisecond,
-				MaxInterval:     10 * time.Second,
-				Multiplier:      2.0,
-				MaxHold:         2 * time.Minute,
-			},
 		},
 		Notices: Notices{
 			Created: DefaultCreatedNotice,

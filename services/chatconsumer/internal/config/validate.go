@@ -3,12 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/activitychat/chat/contracts/eventbus"
+	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 	"github.com/activitychat/chat/services/internal/configfile"
 )
 
@@ -54,20 +56,16 @@ func (c *Config) Validate() error {
 	v.between("Messaging.Replicas", m.Replicas, 1, 5)
 	v.positive("Messaging.DrainTimeout", m.DrainTimeout)
 
-	r := m.Retry
-	v.between("Messaging.Retry.MaxRetries", r.MaxRetries, 0, 1000)
-	v.positive("Messaging.Retry.InitialInterval", r.InitialInterval)
-	v.check("Messaging.Retry.MaxInterval", r.MaxInterval >= r.InitialInterval, fmt.Sprintf("must be >= InitialInterval (%s), got %s", r.InitialInterval, r.MaxInterval))
-	v.check("Messaging.Retry.Multiplier", r.Multiplier >= 1 && !math.IsInf(r.Multiplier, 0), fmt.Sprintf("must be >= 1, got %v", r.Multiplier))
-	v.check("Messaging.Retry.MaxHold", r.MaxHold >= 0, fmt.Sprintf("must not be negative, got %s", r.MaxHold))
+	v.retry(m.Retry)
 
-	for _, nt := range []struct{ key, text string }{
-		{"Notices.Created", c.Notices.Created},
-		{"Notices.Joined", c.Notices.Joined},
-		{"Notices.Left", c.Notices.Left},
-	} {
-		n := utf8.RuneCountInString(nt.text)
-		v.check(nt.key, n > 0 && n <= maxNoticeLen, fmt.Sprintf("must hold 1 to %d characters, got %d", maxNoticeLen, n))
+	// Every notice text, found by reflection so that a notice added to
+	// Notices (and to handlers.Notices, which must match it) is checked
+	// without a list to keep.
+	nv := reflect.ValueOf(c.Notices)
+	for i := range nv.NumField() {
+		key := "Notices." + nv.Type().Field(i).Tag.Get("yaml")
+		n := utf8.RuneCountInString(nv.Field(i).String())
+		v.check(key, n > 0 && n <= maxNoticeLen, fmt.Sprintf("must hold 1 to %d characters, got %d", maxNoticeLen, n))
 	}
 
 	e := c.Embedded
@@ -188,4 +186,35 @@ func RedactURLs(urls string) string {
 		parts[i] = redactURL(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
+}
+
+// retry checks the override r against the retry policy of every event in
+// activityv1.ActivityEvents with eventbus's own check, Retry.Check, and
+// reports the first problem under the key of the field it names.
+func (v *validator) retry(r Retry) {
+	o := r.Override()
+	if o.IsZero() {
+		return
+	}
+	for _, ev := range activityv1.ActivityEvents {
+		base := eventbus.DefaultRetry
+		if ev.Policy != nil {
+			base = ev.Policy.Retry
+		}
+		err := o.Apply(base).Check()
+		if err == nil {
+			continue
+		}
+		// Check's message starts with the field it is about.
+		field, rest, _ := strings.Cut(err.Error(), " ")
+		if _, ok := reflect.TypeOf(r).FieldByName(field); !ok {
+			field, rest = "", err.Error()
+		}
+		key := strings.TrimSuffix("Messaging.Retry."+field, ".")
+		if ev.Policy != nil {
+			rest += fmt.Sprintf(" (applied to the contract policy of %s)", ev.Subject)
+		}
+		v.fail(key, rest)
+		return
+	}
 }

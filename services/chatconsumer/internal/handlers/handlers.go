@@ -19,8 +19,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/activitychat/chat/contracts/eventbus"
-	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 )
 
@@ -39,8 +37,11 @@ type Notices struct {
 // maxNoticeRunes is the longest notice the chat service accepts.
 const maxNoticeRunes = 4000
 
-// Handlers handles the three activity events by calling the chat service.
-// Create it with New and register it with Register.
+// Handlers handles the activity events by calling the chat service. It
+// implements the generated activityv1.ActivityEventsHandler, one method per
+// event of proto/activity/v1/events.proto: create it with New and register
+// it with activityv1.RegisterActivityEvents, whose signature makes a
+// missing method a compile error.
 type Handlers struct {
 	chat    chatv1connect.ChatServiceClient
 	notices Notices
@@ -54,14 +55,6 @@ func New(chat chatv1connect.ChatServiceClient, notices Notices, log *slog.Logger
 		log = slog.Default()
 	}
 	return &Handlers{chat: chat, notices: notices, log: log}
-}
-
-// Register subscribes the three handlers on r through the generated typed
-// subscribers, each with opts.
-func (h *Handlers) Register(r *eventbus.Router, opts ...eventbus.SubscribeOption) {
-	activityv1.SubscribeActivityCreated(r, h.ActivityCreated, opts...)
-	activityv1.SubscribeActivityMemberJoined(r, h.ActivityMemberJoined, opts...)
-	activityv1.SubscribeActivityMemberLeft(r, h.ActivityMemberLeft, opts...)
 }
 
 // memberNoticeText fills a join or leave notice template with the event's

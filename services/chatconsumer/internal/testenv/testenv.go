@@ -6,7 +6,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -264,28 +263,9 @@ func Config(natsURL, chatURL string) *config.Config {
 	cfg.Messaging.MetricsListenOn = "127.0.0.1:0"
 	cfg.Messaging.AckWait = 5 * time.Second
 	cfg.Messaging.DrainTimeout = 5 * time.Second
-	cfg.Messaging.Retry.InitialInterval = 50 * time.Millisecond
-	cfg.Messaging.Retry.MaxInterval = time.Second
-	cfg.Messaging.Retry.MaxHold = time.Minute
+	initial, maxInterval, hold := 50*time.Millisecond, time.Second, time.Minute
+	cfg.Messaging.Retry.InitialInterval = &initial
+	cfg.Messaging.Retry.MaxInterval = &maxInterval
+	cfg.Messaging.Retry.MaxHold = &hold
 	return &cfg
 }
-
-// Eventually calls cond every 50ms until it returns nil or timeout passes,
-// then fails t with cond's last error.
-func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// ErrNotYet is a convenience error for Eventually conditions.
-var ErrNotYet = errors.New("not yet")

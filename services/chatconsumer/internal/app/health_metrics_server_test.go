@@ -14,6 +14,7 @@ import (
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 	"github.com/activitychat/chat/services/chatconsumer/internal/app"
 	"github.com/activitychat/chat/services/chatconsumer/internal/testenv"
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestTwoConsumersShareTheWork runs two consumers with the same service
@@ -36,7 +37,7 @@ func TestTwoConsumersShareTheWork(t *testing.T) {
 		want = append(want, user)
 	}
 	s.wantMembers(t, act, want...)
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if got := len(s.notices(t, act)); got != n+1 {
 			return fmt.Errorf("%d notices, want %d", got, n+1)
 		}
@@ -90,9 +91,9 @@ func TestOperationsEndpoints(t *testing.T) {
 	if _, err := s.js.Publish(context.Background(), "activity.member.joined", []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if s.deadLetterCount(t) != 1 {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
@@ -120,7 +121,7 @@ func TestOperationsEndpoints(t *testing.T) {
 
 	publishCreated(t, s.js, "act_metrics_2", "owner", "Metrics 2")
 	s.wantMembers(t, "act_metrics_2", "owner")
-	testenv.Eventually(t, 5*time.Second, func() error {
+	testwait.Eventually(t, 5*time.Second, func() error {
 		if v := value(scrape(), created); v != "2" {
 			return fmt.Errorf("%s = %q after a second event, want 2", created, v)
 		}
@@ -154,7 +155,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	var wg sync.WaitGroup
 	var runErr error
 	wg.Go(func() { runErr = a.Run(ctx) })
-	testenv.Eventually(t, 10*time.Second, a.Ready)
+	testwait.Eventually(t, 10*time.Second, a.Ready)
 
 	const act = "act_drain"
 	publishCreated(t, s.js, act, "owner", "Drain")
@@ -166,9 +167,9 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		publishJoined(t, s.js, act, fmt.Sprintf("u%d", i), at(11, 0))
 		want = append(want, fmt.Sprintf("u%d", i))
 	}
-	testenv.Eventually(t, 5*time.Second, func() error {
+	testwait.Eventually(t, 5*time.Second, func() error {
 		if counter(t, a, "messaging_in_flight", nil) < n {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
@@ -200,15 +201,15 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	a := runAppLogging(t, cfg, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	publishCreated(t, s.js, "act_secret", "owner", "Secret")
-	testenv.Eventually(t, 10*time.Second, func() error {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		if a.Ready() == nil {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
-	testenv.Eventually(t, 5*time.Second, func() error {
+	testwait.Eventually(t, 5*time.Second, func() error {
 		if !strings.Contains(buf.String(), "unauthenticated") {
-			return testenv.ErrNotYet
+			return testwait.ErrNotYet
 		}
 		return nil
 	})
