@@ -153,7 +153,7 @@ func TestDeadLetters(t *testing.T) {
 	// The late activity's group appears, and with it the early join,
 	// without an operator.
 	late := plan{Activities: []planActivity{ghost}}
-	applyPhase(t, ctx, s, late, phaseCreated, 30*time.Second)
+	publishAll(t, ctx, js, late.Created(), 1, nil)
 	c := expectEventually(t, ctx, s, late, phaseJoined, 30*time.Second)
 	t.Logf("the join published before its activity applied: %s", c)
 
