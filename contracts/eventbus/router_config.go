@@ -48,7 +48,7 @@ type subConfig struct {
 	// asks for; see Policy.
 	noDeadLetter bool
 	orderingKey  string
-	maxDeliver    int // 0: Retry.MaxRetries+1+DefaultExtraDeliveries
+	maxDeliver   int // 0: Retry.MaxRetries+1+DefaultExtraDeliveries
 }
 
 func defaultRouterConfig() routerConfig {
