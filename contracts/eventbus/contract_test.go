@@ -272,17 +272,26 @@ func (refusingPolicyHandler) Dropped(context.Context, *testpbv1.Dropped, eventbu
 }
 
 // TestPolicyWithoutDeadLetterDrops checks dead_letter: false: a Dropped
-// event that fails for good is terminated and counted as dropped, and no
-// dead letter is stored, while a Retried event (dead_letter: true) that
-// fails the same way is dead-lettered.
+// event that fails for good is terminated and counted as dropped, and one
+// whose process died on its last delivery (a MAX_DELIVERIES advisory) is
+// acknowledged by the forwarder; neither is stored as a dead letter, while
+// a Retried event (dead_letter: true) that fails for good is.
 func TestPolicyWithoutDeadLetterDrops(t *testing.T) {
 	_, js := runServer(t)
 	reg := prometheus.NewRegistry()
 	r := eventbus.NewRouter(js, eventbus.WithService("contract"), eventbus.WithMetrics(reg))
 	testpbv1.RegisterTestingPolicyEvents(r, refusingPolicyHandler{})
+	ctx := context.Background()
+	if err := r.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const durable = "contract-eventbus_test_dropped"
+	if _, err := testpbv1.PublishDropped(ctx, js, &testpbv1.Dropped{Reason: "abandoned"}); err != nil {
+		t.Fatal(err)
+	}
+	abandon(t, js, durable, 1)
 	startRouter(t, r)
 
-	ctx := context.Background()
 	if _, err := testpbv1.PublishDropped(ctx, js, &testpbv1.Dropped{Reason: "no dead letter"}); err != nil {
 		t.Fatal(err)
 	}
@@ -302,12 +311,23 @@ func TestPolicyWithoutDeadLetterDrops(t *testing.T) {
 	if len(letters) != 1 || letters[0].Subject != testpbv1.RetriedSubject {
 		t.Fatalf("dead letters %+v, want only the Retried event's", letters)
 	}
-	c, err := js.Consumer(ctx, testpbv1.DroppedStream, "contract-eventbus_test_dropped")
+	c, err := js.Consumer(ctx, testpbv1.DroppedStream, durable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() bool {
+	advs, err := js.Stream(ctx, testpbv1.DroppedStream+"_ADVISORIES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() bool {
 		info, err := c.Info(ctx)
-		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
+		if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+			return false
+		}
+		a, err := advs.Info(ctx)
+		return err == nil && a.State.Msgs == 0 // the forwarder took the advisory
 	})
+	if n, err := dlq.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("%d dead letters (%v), want only the Retried event's", n, err)
+	}
 }
