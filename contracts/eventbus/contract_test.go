@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/activitychat/chat/contracts/eventbus"
@@ -25,8 +26,8 @@ func (policyHandler) Retried(context.Context, *testpbv1.Retried, eventbus.Meta) 
 func (policyHandler) Dropped(context.Context, *testpbv1.Dropped, eventbus.Meta) error { return nil }
 
 // consumerFor returns the config of the durable consumer of stream that is
-// filtered to subject (with FilterSubject, or as the first of FilterSubjects
-// next to the service's replay subject).
+// filtered to subject: its FilterSubject, or the first of its FilterSubjects
+// (the others are the service's replay subject).
 func consumerFor(t *testing.T, js jetstream.JetStream, stream, subject string) jetstream.ConsumerConfig {
 	t.Helper()
 	ctx := context.Background()
@@ -36,7 +37,8 @@ func consumerFor(t *testing.T, js jetstream.JetStream, stream, subject string) j
 	}
 	infos := s.ListConsumers(ctx)
 	for info := range infos.Info() {
-		if info.Config.FilterSubject == subject || slices.Contains(info.Config.FilterSubjects, subject) {
+		if info.Config.FilterSubject == subject ||
+			(len(info.Config.FilterSubjects) > 0 && info.Config.FilterSubjects[0] == subject) {
 			return info.Config
 		}
 	}
@@ -83,8 +85,11 @@ func TestRegisterAppliesContractPolicy(t *testing.T) {
 				testpbv1.DroppedSubject: tc.wantDropped,
 				testpbv1.PingSubject:    routerRetry.MaxRetries + 1,
 			} {
+				// MaxDeliver is the crash-loop backstop above the retry
+				// budget of MaxRetries+1 handler calls.
+				want += eventbus.DefaultExtraDeliveries
 				if got := consumerFor(t, js, testpbv1.PingStream, subject).MaxDeliver; got != want {
-					t.Errorf("%s: consumer MaxDeliver = %d, want %d", subject, got, want)
+					t.Errorf("%s: consumer MaxDeliver = %d, want %d (MaxRetries+1+DefaultExtraDeliveries)", subject, got, want)
 				}
 			}
 		})
@@ -134,7 +139,7 @@ func TestGeneratedPolicy(t *testing.T) {
 func TestUnimplementedDeadLetters(t *testing.T) {
 	_, js := runServer(t)
 	h := &pongOnly{}
-	r := eventbus.NewRouter(js) // the default service, whose dead letters deadLetters reads
+	r := eventbus.NewRouter(js, eventbus.WithService("unimplemented"))
 	testpbv1.RegisterTestingEvents(r, h)
 	startRouter(t, r)
 
@@ -145,7 +150,7 @@ func TestUnimplementedDeadLetters(t *testing.T) {
 	if _, err := testpbv1.PublishPong(ctx, js, &testpbv1.Pong{Id: "handled"}); err != nil {
 		t.Fatal(err)
 	}
-	letters := deadLetters(t, js, 1)
+	letters := serviceDeadLetters(t, js, "unimplemented", 1)
 	if got := letters[0]; got.Subject != testpbv1.PingSubject || got.Deliveries != 1 ||
 		!strings.Contains(got.Reason, "TestingEventsHandler.Ping is not implemented") {
 		t.Errorf("dead letter %+v, want the ping after 1 delivery with a reason naming TestingEventsHandler.Ping", got)
@@ -316,4 +321,76 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 	}()
 	f()
 	return ""
+}
+
+// refusingPolicyHandler fails every policy event for good.
+type refusingPolicyHandler struct{}
+
+func (refusingPolicyHandler) Retried(context.Context, *testpbv1.Retried, eventbus.Meta) error {
+	return eventbus.Permanent(errors.New("refused"))
+}
+
+func (refusingPolicyHandler) Dropped(context.Context, *testpbv1.Dropped, eventbus.Meta) error {
+	return eventbus.Permanent(errors.New("refused"))
+}
+
+// TestPolicyWithoutDeadLetterDrops checks dead_letter: false: a Dropped
+// event that fails for good is terminated and counted as dropped, and one
+// whose process died on its last delivery (a MAX_DELIVERIES advisory) is
+// acknowledged by the forwarder; neither is stored as a dead letter, while
+// a Retried event (dead_letter: true) that fails for good is.
+func TestPolicyWithoutDeadLetterDrops(t *testing.T) {
+	_, js := runServer(t)
+	reg := prometheus.NewRegistry()
+	r := eventbus.NewRouter(js, eventbus.WithService("contract"), eventbus.WithMetrics(reg))
+	testpbv1.RegisterTestingPolicyEvents(r, refusingPolicyHandler{})
+	ctx := context.Background()
+	if err := r.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const durable = "contract-eventbus_test_dropped"
+	if _, err := testpbv1.PublishDropped(ctx, js, &testpbv1.Dropped{Reason: "abandoned"}); err != nil {
+		t.Fatal(err)
+	}
+	abandon(t, js, durable, 1)
+	startRouter(t, r)
+
+	if _, err := testpbv1.PublishDropped(ctx, js, &testpbv1.Dropped{Reason: "no dead letter"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testpbv1.PublishRetried(ctx, js, &testpbv1.Retried{Key: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.DroppedStream, "contract")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var letters []eventbus.DeadLetter
+	eventually(t, 15*time.Second, func() bool {
+		letters, err = dlq.List(ctx, 0, 0)
+		dropped := counter(t, reg, "messaging_handler_total", map[string]string{"subject": testpbv1.DroppedSubject, "outcome": "dropped"})
+		return err == nil && len(letters) >= 1 && dropped == 1
+	})
+	if len(letters) != 1 || letters[0].Subject != testpbv1.RetriedSubject {
+		t.Fatalf("dead letters %+v, want only the Retried event's", letters)
+	}
+	c, err := js.Consumer(ctx, testpbv1.DroppedStream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advs, err := js.Stream(ctx, testpbv1.DroppedStream+"_ADVISORIES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() bool {
+		info, err := c.Info(ctx)
+		if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+			return false
+		}
+		a, err := advs.Info(ctx)
+		return err == nil && a.State.Msgs == 0 // the forwarder took the advisory
+	})
+	if n, err := dlq.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("%d dead letters (%v), want only the Retried event's", n, err)
+	}
 }

@@ -79,6 +79,68 @@ func waitDeadLetters(t testing.TB, dlq *eventbus.DeadLetters, n int, within time
 	return got
 }
 
+// abandon plays a process that dies holding each of the next n messages of
+// the durable Ping consumer on its last allowed delivery: it sets the
+// consumer's MaxDeliver to 1 with a short ack wait, fetches the n messages
+// and never answers them, and pulls until the server has published a
+// MAX_DELIVERIES advisory for each, which the advisory stream captures.
+// The router that owns the durable must not be running; when it starts, it
+// sets the consumer's config back, and the abandoned messages are not
+// delivered again: only the forwarder can dead-letter them.
+func abandon(t testing.TB, js jetstream.JetStream, durable string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := js.Consumer(ctx, testpbv1.PingStream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.CachedInfo().Config
+	cfg.MaxDeliver, cfg.AckWait = 1, 100*time.Millisecond
+	if c, err = js.UpdateConsumer(ctx, testpbv1.PingStream, cfg); err != nil {
+		t.Fatal(err)
+	}
+	advs, err := js.Stream(ctx, testpbv1.PingStream+"_ADVISORIES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := advs.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := info.State.LastSeq + uint64(n)
+	for got := 0; got < n; {
+		batch, err := c.Fetch(n-got, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range batch.Messages() { // never answered
+			got++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, func() bool {
+		// A pull lets the server see the expired deliveries.
+		if b, _ := c.FetchNoWait(n); b != nil {
+			for m := range b.Messages() {
+				t.Errorf("message #%d delivered again after MaxDeliver 1", seqOf(m))
+			}
+		}
+		info, err := advs.Info(ctx)
+		return err == nil && info.State.LastSeq >= want
+	})
+}
+
+// seqOf returns the stream sequence of m, or 0.
+func seqOf(m jetstream.Msg) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.Sequence.Stream
+}
+
 // counter returns the value of the counter name with labels in reg.
 func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -222,15 +284,25 @@ func TestRecreatedForwarderDoesNotRepeat(t *testing.T) {
 				testpbv1.SubscribePing(r, poison)
 				return r
 			}
-			stop := startRouter(t, newRouter())
+			if err := newRouter().Provision(ctx); err != nil {
+				t.Fatal(err)
+			}
 			const n = 3
 			for i := range n {
 				if _, err := testpbv1.PublishPing(ctx, js, ping(fmt.Sprintf("p%d", i))); err != nil {
 					t.Fatal(err)
 				}
 			}
+			// The dead letters come from the forwarder: a process died
+			// holding each message on its last delivery.
+			abandon(t, js, defaultDurable, n)
+			stop := startRouter(t, newRouter())
 			dlq := openDLQ(t, js, defaultService)
-			waitDeadLetters(t, dlq, n, 15*time.Second)
+			for _, dl := range waitDeadLetters(t, dlq, n, 15*time.Second) {
+				if !strings.Contains(dl.Reason, "max deliveries") {
+					t.Fatalf("dead letter of #%d has reason %q, want the forwarder's max deliveries", dl.StreamSeq, dl.Reason)
+				}
+			}
 			advs, err := js.Stream(ctx, testpbv1.PingStream+"_ADVISORIES")
 			if err != nil {
 				t.Fatal(err)
@@ -391,7 +463,9 @@ func TestUnforwardableAdvisoriesDoNotStall(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := eventbus.NewRouter(js, eventbus.WithMetrics(reg), eventbus.WithLogger(slog.New(slog.DiscardHandler)))
 	testpbv1.SubscribePing(r, poison)
-	startRouter(t, r)
+	if err := r.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
 	const n = 70
 	for i := range n {
 		msg := oversizedPing(t, fmt.Sprintf("big%d", i), 4096)
@@ -403,6 +477,10 @@ func TestUnforwardableAdvisoriesDoNotStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A process died holding each on its last delivery: the forwarder, not
+	// the subscription, has to store them.
+	abandon(t, js, defaultDurable, n+1)
+	startRouter(t, r)
 	dlq := openDLQ(t, js, defaultService)
 	var small *eventbus.DeadLetter
 	eventually(t, 60*time.Second, func() bool {

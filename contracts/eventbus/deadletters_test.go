@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,33 +116,50 @@ func TestDeadLetterIsByteIdenticalAndReplays(t *testing.T) {
 }
 
 // Stopping and restarting the forwarder mid-way loses and doubles nothing,
-// and an advisory seen twice makes one dead letter.
+// and an advisory seen twice makes one dead letter. The dead letters come
+// from MAX_DELIVERIES advisories (a process died holding each message on
+// its last delivery): the subscription never handles them, only the
+// forwarder can store them.
 func TestForwarderRestartLosesAndDoublesNothing(t *testing.T) {
 	nc, js := runServer(t)
 	ctx := context.Background()
+	var calls atomic.Int64
 	newRouter := func() *eventbus.Router {
 		r := eventbus.NewRouter(js, eventbus.WithService("svc"))
 		testpbv1.SubscribePing(r, func(context.Context, *testpbv1.Ping, eventbus.Meta) error {
+			calls.Add(1)
 			return eventbus.Permanent(errors.New("poison"))
 		})
 		return r
 	}
-	stop := startRouter(t, newRouter())
+	if err := newRouter().Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const durable = "svc-eventbus_test_ping"
 	const n = 200
-	for i := range n {
-		if _, err := testpbv1.PublishPing(ctx, js, ping(fmt.Sprintf("p%d", i))); err != nil {
-			t.Fatal(err)
-		}
-		if i == n/2 {
-			stop() // mid-way
+	publishRange := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := testpbv1.PublishPing(ctx, js, ping(fmt.Sprintf("p%d", i))); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	publishRange(0, n/2)
+	abandon(t, js, durable, n/2)
 	dlq := openDLQ(t, js, "svc")
-	if c, _ := dlq.Count(ctx); c >= n {
-		t.Fatalf("all %d dead-lettered before the restart; the test proves nothing", c)
+	stop := startRouter(t, newRouter())
+	eventually(t, 15*time.Second, func() bool {
+		c, err := dlq.Count(ctx)
+		return err == nil && c > 0
+	})
+	stop() // mid-way through the first half, or just after it
+	publishRange(n/2, n)
+	abandon(t, js, durable, n/2)
+	if c, _ := dlq.Count(ctx); c > n/2 {
+		t.Fatalf("%d dead letters before the restart, want at most %d", c, n/2)
 	}
 	startRouter(t, newRouter())
-	dls := waitDeadLetters(t, dlq, n, 15*time.Second)
+	dls := waitDeadLetters(t, dlq, n, 30*time.Second)
 
 	// The same advisory once more: the forwarder handles it and the DLQ
 	// deduplicates it.
@@ -149,13 +167,12 @@ func TestForwarderRestartLosesAndDoublesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	durable := "svc-eventbus_test_ping"
-	body := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":%q,"consumer":%q,"stream_seq":%d,"deliveries":1,"reason":"poison"}`,
+	body := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream":%q,"consumer":%q,"stream_seq":%d,"deliveries":1}`,
 		testpbv1.PingStream, durable, dls[0].StreamSeq)
-	if err := nc.Publish("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."+testpbv1.PingStream+"."+durable, []byte(body)); err != nil {
+	if err := nc.Publish("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+testpbv1.PingStream+"."+durable, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	eventually(t, 10*time.Second, func() bool {
 		info, err := adv.Info(ctx)
 		return err == nil && info.State.LastSeq == n+1 && info.State.Msgs == 0
 	})
@@ -168,5 +185,11 @@ func TestForwarderRestartLosesAndDoublesNothing(t *testing.T) {
 			t.Fatalf("sequence %d dead-lettered twice", dl.StreamSeq)
 		}
 		seen[dl.StreamSeq] = true
+		if !strings.Contains(dl.Reason, "max deliveries (1) reached") {
+			t.Fatalf("dead letter of #%d has reason %q, want the forwarder's max deliveries", dl.StreamSeq, dl.Reason)
+		}
+	}
+	if c := calls.Load(); c != 0 {
+		t.Fatalf("the handler was called %d times for abandoned messages, want 0", c)
 	}
 }

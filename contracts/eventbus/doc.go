@@ -129,7 +129,15 @@
 // captures JetStream's MAX_DELIVERIES advisories in a stream
 // (<STREAM>_ADVISORIES), and a durable forwarder fetches each original
 // message by stream sequence and stores its dead letter, for a message whose
-// last delivery the runtime could not settle. A dead letter is the original,
-// byte for byte, on <subject>.dlq, stored in <STREAM>_DLQ, with Dlq-*
-// headers that say why. DeadLetters lists, shows, replays and purges them.
+// last delivery the runtime could not settle. It does not read
+// MSG_TERMINATED advisories: every Term follows a stored dead letter, and a
+// stale Term must not dead-letter a message whose redelivery was applied. A
+// dead letter is the original, byte for byte, on <subject>.dlq.<service>,
+// stored in <STREAM>_DLQ, with Dlq-* headers that say why; a replay goes to
+// <subject>.replay.<service>, which only that service's consumer reads.
+// DeadLetters lists, shows, replays and purges them.
+//
+// An event whose contract Policy has DeadLetter false gets no dead letters:
+// a message that fails for good is terminated (outcome "dropped"), and the
+// forwarder acknowledges its MAX_DELIVERIES advisories without storing one.
 package eventbus

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,9 +54,12 @@ type forwarder struct {
 	// subjects maps the durable consumers whose advisories this forwarder
 	// reads to the subject each consumes.
 	subjects map[string]string
-	log      *slog.Logger
-	source   jetstream.Stream // the stream dead letters come from
-	advs     jetstream.Stream // the advisory stream
+	// dropped holds the durable consumers whose contract Policy turns dead
+	// letters off: their advisories are acknowledged without a dead letter.
+	dropped map[string]bool
+	log     *slog.Logger
+	source  jetstream.Stream // the stream dead letters come from
+	advs    jetstream.Stream // the advisory stream
 	// deleteForwarded is set on a limits advisory stream: acknowledging
 	// does not remove an advisory there, so the forwarder deletes it.
 	deleteForwarded bool
@@ -83,12 +87,16 @@ func (r *Router) forwarders(subs []*subscription) []*forwarder {
 				stream:   s.stream,
 				durable:  r.cfg.service + "-dlq-forwarder",
 				subjects: map[string]string{},
+				dropped:  map[string]bool{},
 				log:      r.log.With(slog.String("component", "dlq-forwarder"), slog.String("stream", s.stream)),
 			}
 			byStream[s.stream] = f
 			out = append(out, f)
 		}
 		f.subjects[s.cfg.durable] = s.subject
+		if s.cfg.noDeadLetter {
+			f.dropped[s.cfg.durable] = true
+		}
 		for _, a := range forwardedAdvisories {
 			f.filters = append(f.filters, a+"."+s.stream+"."+s.cfg.durable)
 		}
@@ -158,7 +166,13 @@ func (f *forwarder) purgeForwarded(ctx context.Context, c jetstream.Consumer) {
 	if floor == 0 {
 		return
 	}
-	for _, filter := range f.filters {
+	// An earlier release also forwarded MSG_TERMINATED advisories, and its
+	// limits stream still captures them; the ones it forwarded go too.
+	filters := slices.Clone(f.filters)
+	for durable := range f.subjects {
+		filters = append(filters, advisoryTerminated+"."+f.stream+"."+durable)
+	}
+	for _, filter := range filters {
 		if err := f.advs.Purge(ctx, jetstream.WithPurgeSubject(filter), jetstream.WithPurgeSequence(floor+1)); err != nil {
 			f.log.Warn("cannot remove forwarded advisories", slog.String("subject", filter), slog.Any("error", err))
 		}
@@ -215,6 +229,11 @@ func (f *forwarder) forward(ctx context.Context, msg jetstream.Msg, giveUp strin
 	if !ok {
 		f.log.Error("advisory of a consumer this service does not run; acknowledged",
 			slog.String("advisory", msg.Subject()))
+		return nil
+	}
+	if f.dropped[consumer] {
+		f.log.Warn("given up without a dead letter: the event's policy turns dead letters off",
+			slog.String("advisory", msg.Subject()), slog.String("subject", subject))
 		return nil
 	}
 	var adv advisory

@@ -142,8 +142,15 @@ func (r *recorder) count() int {
 // deadLetters returns the dead letters of the test stream once there are n.
 func deadLetters(t testing.TB, js jetstream.JetStream, n int) []eventbus.DeadLetter {
 	t.Helper()
+	return serviceDeadLetters(t, js, "eventbus", n) // the default service
+}
+
+// serviceDeadLetters waits for n dead letters of service in the ping
+// stream's DLQ and returns them; it fails the test if there are more.
+func serviceDeadLetters(t testing.TB, js jetstream.JetStream, service string, n int) []eventbus.DeadLetter {
+	t.Helper()
 	ctx := context.Background()
-	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream, "eventbus") // the default service
+	dlq, err := eventbus.OpenDeadLetters(ctx, js, testpbv1.PingStream, service)
 	if err != nil {
 		t.Fatal(err)
 	}

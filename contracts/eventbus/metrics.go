@@ -14,6 +14,7 @@ const (
 	outcomeHold       = "hold"        // dependency unavailable, message held
 	outcomeWait       = "wait"        // not ready, parked to run again later
 	outcomeStale      = "stale"       // failed after its ack wait: dropped, the redelivery decides
+	outcomeDropped    = "dropped"     // failed for good, terminated without a dead letter (Policy.DeadLetter false)
 )
 
 // metrics are the router's Prometheus metrics. The first three keep the
@@ -42,11 +43,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"subject", "outcome"})),
 		handled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_handler_total",
-			Help: "Messages handled, by subject and outcome (ack, retry, dead_letter, hold, wait, stale).",
+			Help: "Messages handled, by subject and outcome (ack, retry, dead_letter, dropped, hold, wait, stale).",
 		}, []string{"subject", "outcome"})),
 		errors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_handler_errors_total",
-			Help: "Handler failures, by subject and outcome (retry, dead_letter, hold, stale).",
+			Help: "Handler failures, by subject and outcome (retry, dead_letter, dropped, hold, stale).",
 		}, []string{"subject", "outcome"})),
 		deadLetters: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messaging_dead_letters_total",
@@ -110,7 +111,7 @@ func (m *metrics) forSubject(subject string) *subMetrics {
 		inFlight:    m.inFlight.WithLabelValues(subject),
 		held:        m.held.WithLabelValues(subject),
 	}
-	for _, o := range []string{outcomeAck, outcomeRetry, outcomeDeadLetter, outcomeHold, outcomeWait, outcomeStale} {
+	for _, o := range []string{outcomeAck, outcomeRetry, outcomeDeadLetter, outcomeHold, outcomeWait, outcomeStale, outcomeDropped} {
 		sm.duration[o] = m.duration.WithLabelValues(subject, o)
 		sm.handled[o] = m.handled.WithLabelValues(subject, o)
 		if o != outcomeAck && o != outcomeWait {

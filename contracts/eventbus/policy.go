@@ -17,13 +17,16 @@ type Policy struct {
 	// message is retried, and how long a NotReady message is held.
 	Retry Retry
 	// DeadLetter reports whether a message that fails for good is sent to
-	// the dead-letter queue. When false, the contract asks for such a
-	// message to stay only in its stream.
+	// the dead-letter queue. When false, such a message is terminated
+	// without a dead letter (handled outcome "dropped") and stays only in
+	// its stream, and the dead-letter forwarder records none for it either.
 	DeadLetter bool
 	// OrderingKey names the field of the event, by its proto name, whose
 	// value orders handling: events with the same value are meant to be
 	// handled one after another. Empty means no ordering key. The generator
 	// checks that the field exists and is a singular string or integer.
+	// The runtime does not enforce it yet: events with the same key may be
+	// handled concurrently and out of order.
 	OrderingKey string
 }
 

@@ -62,9 +62,10 @@ func (c *calls) get(f func(*calls) bool) bool {
 	return f(c)
 }
 
-func dlqCount(t testing.TB, js jetstream.JetStream) uint64 {
+// dlqCount returns how many dead letters service has in the ping stream's DLQ.
+func dlqCount(t testing.TB, js jetstream.JetStream, service string) uint64 {
 	t.Helper()
-	dlq, err := eventbus.OpenDeadLetters(context.Background(), js, testpbv1.PingStream, "eventbus")
+	dlq, err := eventbus.OpenDeadLetters(context.Background(), js, testpbv1.PingStream, service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestNotReadyDoesNotStarveMessagesBehindIt(t *testing.T) {
 			}
 		}
 	}
-	if n := dlqCount(t, js); n != 0 {
+	if n := dlqCount(t, js, "svc"); n != 0 {
 		t.Errorf("%d dead letters, want 0", n)
 	}
 }
@@ -249,7 +250,7 @@ func TestProbeMeetingNotReadyKeepsHeldMessagesAlive(t *testing.T) {
 			}
 		}
 	}
-	if n := dlqCount(t, js); n != 0 {
+	if n := dlqCount(t, js, "svc"); n != 0 {
 		t.Errorf("%d dead letters, want 0", n)
 	}
 }
@@ -317,7 +318,7 @@ func TestRestartsDuringOutageDoNotDeadLetter(t *testing.T) {
 			t.Errorf("%s succeeded %d times (deliveries %v), want once", id, c.succeeded[id], c.deliv[id])
 		}
 	}
-	if n := dlqCount(t, js); n != 0 {
+	if n := dlqCount(t, js, "svc"); n != 0 {
 		t.Errorf("%d dead letters after restarts during an outage, want 0", n)
 	}
 }
@@ -359,10 +360,10 @@ func TestSlowHandlerPastAckWaitDoesNotDeadLetterAppliedMessage(t *testing.T) {
 		return metricValue(t, reg, "messaging_handler_total", testpbv1.PingSubject, outcome)
 	}
 	eventually(t, 10*time.Second, func() bool {
-		return handled("stale") == 1 || dlqCount(t, js) > 0 || handled("dead_letter") > 0
+		return handled("stale") == 1 || dlqCount(t, js, "svc") > 0 || handled("dead_letter") > 0
 	})
 	eventually(t, 5*time.Second, consumerSettled(t, js, "svc-eventbus_test_ping"))
-	if n := dlqCount(t, js); n != 0 {
+	if n := dlqCount(t, js, "svc"); n != 0 {
 		t.Fatalf("an applied message was dead-lettered (%d dead letters)", n)
 	}
 	if handled("stale") != 1 {
@@ -439,12 +440,12 @@ func TestCrashLoopEndsInDeadLetterQueue(t *testing.T) {
 		}
 		before := delivered.Load()
 		deadline := time.Now().Add(5 * time.Second)
-		for delivered.Load() == before && dlqCount(t, js) == 0 && time.Now().Before(deadline) {
+		for delivered.Load() == before && dlqCount(t, js, "svc") == 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		stop()
-		if dlqCount(t, js) > 0 {
-			dls = deadLetters(t, js, 1)
+		if dlqCount(t, js, "svc") > 0 {
+			dls = serviceDeadLetters(t, js, "svc", 1)
 			break
 		}
 	}

@@ -169,13 +169,13 @@ func TestRandomizedDeliveryPromises(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		return done == n-wantDead && dlqCount(t, js) >= uint64(wantDead)
+		return done == n-wantDead && dlqCount(t, js, "rand") >= uint64(wantDead)
 	})
 	eventually(t, 10*time.Second, consumerSettled(t, js, "rand-eventbus_test_ping"))
 	stop()
 
 	dead := map[string]int{}
-	for _, dl := range deadLetters(t, js, wantDead) {
+	for _, dl := range serviceDeadLetters(t, js, "rand", wantDead) {
 		var ev testpbv1.Ping
 		if err := eventbus.Decode(dl.Header.Get(eventbus.HeaderContentType), dl.Data, &ev); err != nil {
 			t.Fatalf("dead letter %d: %v", dl.Seq, err)

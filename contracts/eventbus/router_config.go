@@ -49,7 +49,7 @@ type subConfig struct {
 	// asks for; see Policy.
 	noDeadLetter bool
 	orderingKey  string
-	maxDeliver    int // 0: Retry.MaxRetries+1+DefaultExtraDeliveries
+	maxDeliver   int // 0: Retry.MaxRetries+1+DefaultExtraDeliveries
 }
 
 func defaultRouterConfig() routerConfig {

@@ -316,8 +316,18 @@ func (s *subscription) fail(d *delivery, start time.Time, event proto.Message, e
 	s.finish(outcomeRetry, start, d, event, err)
 }
 
+// storesDeadLetters reports whether a message this subscription gives up on
+// is stored in the dead-letter queue: the router keeps dead letters and the
+// event's contract Policy does not turn them off (DeadLetter false).
+func (s *subscription) storesDeadLetters() bool {
+	return s.router.cfg.deadLetters && !s.cfg.noDeadLetter
+}
+
 // deadLetter stores d's message in the dead-letter queue and waits for the
-// store, then terminates it. When the store fails, the message is not
+// store, then terminates it. Without dead letters (WithoutDeadLetters, or a
+// contract Policy with DeadLetter false) it only terminates it, outcome
+// "dropped". A delivery the server may already have redelivered is left
+// alone (outcome "stale"). When the store fails, the message is not
 // given up: it is retried later, and failures, when above the recorded
 // count, is recorded so that the next delivery dead-letters without calling
 // the handler again.
@@ -325,38 +335,44 @@ func (s *subscription) deadLetter(d *delivery, start time.Time, kind string, eve
 	if len(reason) > maxReasonLen {
 		reason = reason[:maxReasonLen]
 	}
-	if s.router.cfg.deadLetters {
-		now := time.Now()
-		if s.expired(d, now) {
-			s.finish(outcomeStale, start, d, event, errors.New(reason))
-			return
+	now := time.Now()
+	if s.expired(d, now) {
+		// The server may have delivered it again: a Term now could end
+		// a delivery that succeeds. The redelivery decides.
+		s.finish(outcomeStale, start, d, event, errors.New(reason))
+		return
+	}
+	if !s.storesDeadLetters() {
+		_ = d.msg.TermWithReason(reason)
+		s.forgetFailures(d)
+		s.finish(outcomeDropped, start, d, event, errors.New(reason))
+		return
+	}
+	d.touch(now) // a whole ack wait for the store and the Term
+	ctx, cancel := context.WithTimeout(context.Background(), min(deadLetterTimeout, s.cfg.ackWait-s.expiryMargin()))
+	_, err := s.router.storeDeadLetter(ctx, deadLetterRecord{
+		Subject:    d.meta.Subject,
+		Stream:     d.meta.Stream,
+		StreamSeq:  d.meta.StreamSeq,
+		Deliveries: d.md.NumDelivered,
+		Consumer:   d.meta.Consumer,
+		Kind:       kind,
+		Reason:     reason,
+		Header:     d.msg.Headers(),
+		Data:       d.msg.Data(),
+	})
+	cancel()
+	if err != nil {
+		s.log.Error("cannot store a dead letter; the message is retried later",
+			slog.Uint64("stream_seq", d.meta.StreamSeq), slog.Any("error", err))
+		if failures > d.failures && s.storeFailures(d, failures) == nil {
+			d.failures = failures
 		}
-		d.touch(now) // a whole ack wait for the store and the Term
-		ctx, cancel := context.WithTimeout(context.Background(), min(deadLetterTimeout, s.cfg.ackWait-s.expiryMargin()))
-		_, err := s.router.storeDeadLetter(ctx, deadLetterRecord{
-			Subject:    d.meta.Subject,
-			Stream:     d.meta.Stream,
-			StreamSeq:  d.meta.StreamSeq,
-			Deliveries: d.md.NumDelivered,
-			Consumer:   d.meta.Consumer,
-			Kind:       kind,
-			Reason:     reason,
-			Header:     d.msg.Headers(),
-			Data:       d.msg.Data(),
-		})
-		cancel()
-		if err != nil {
-			s.log.Error("cannot store a dead letter; the message is retried later",
-				slog.Uint64("stream_seq", d.meta.StreamSeq), slog.Any("error", err))
-			if failures > d.failures && s.storeFailures(d, failures) == nil {
-				d.failures = failures
-			}
-			if !s.expired(d, time.Now()) {
-				_ = d.msg.NakWithDelay(s.cfg.retry.MaxInterval)
-			}
-			s.finish(outcomeRetry, start, d, event, err)
-			return
+		if !s.expired(d, time.Now()) {
+			_ = d.msg.NakWithDelay(s.cfg.retry.MaxInterval)
 		}
+		s.finish(outcomeRetry, start, d, event, err)
+		return
 	}
 	_ = d.msg.TermWithReason(reason)
 	s.forgetFailures(d)
