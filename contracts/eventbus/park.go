@@ -63,13 +63,6 @@ func (l *lot) takeReady(n int) []*delivery {
 	return out
 }
 
-// size returns how many deliveries the lot keeps.
-func (l *lot) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.parked) + len(l.ready)
-}
-
 // promote moves the parked deliveries due at now to ready and returns the
 // earliest due time left, or the zero time.
 func (l *lot) promote(now time.Time) (next time.Time) {
