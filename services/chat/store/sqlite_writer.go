@@ -121,6 +121,23 @@ func (w *sqliteWriter) commit(batch []*writeRequest, errs []error) []error {
 		return fail(err)
 	}
 	defer tx.Rollback()
+	if len(batch) == 1 {
+		// Alone in its transaction, a request needs no savepoint: its
+		// failure rolls the transaction back.
+		r := batch[0]
+		if err := r.ctx.Err(); err != nil {
+			errs[0] = err
+			return errs
+		}
+		if err := r.run(context.WithoutCancel(r.ctx), tx); err != nil {
+			errs[0] = err
+			return errs
+		}
+		if err := tx.Commit(); err != nil {
+			return fail(err)
+		}
+		return errs
+	}
 	ran := 0
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
