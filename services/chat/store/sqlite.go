@@ -30,6 +30,7 @@ type sqliteStore struct {
 	w      *sql.DB // one connection; every write
 	r      *sql.DB // read-only connections; w again for an in-memory database
 	writer *sqliteWriter
+	ckpt   *sql.DB // the writer's checkpoints; nil for an in-memory database
 
 	// join, leave and memberState are indexed by byGroup and byActivity,
 	// the column that names the group; all run on w.
@@ -85,7 +86,16 @@ func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 		s.Close()
 		return nil, err
 	}
-	s.writer = newSQLiteWriter(w)
+	var ckpt *sql.DB
+	if !memory {
+		if ckpt, err = sql.Open("sqlite", writeDSN); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		ckpt.SetMaxOpenConns(1)
+		s.ckpt = ckpt
+	}
+	s.writer = newSQLiteWriter(w, ckpt)
 	return s, nil
 }
 
@@ -644,6 +654,9 @@ func (s *sqliteStore) Close() error {
 	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)

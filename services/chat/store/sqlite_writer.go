@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // maxWriteBatch bounds how many write requests the SQLite writer commits in
@@ -36,12 +37,55 @@ type sqliteWriter struct {
 	reqs    chan *writeRequest
 	quit    chan struct{}
 	stopped chan struct{}
+
+	// ckpt, when not nil, is a connection of its own that checkpoints the
+	// WAL after commits (at most every checkpointEvery), so the writer
+	// seldom reaches SQLite's automatic checkpoint, which copies pages and
+	// syncs inside a commit. dirty tells it that the writer committed.
+	ckpt        *sql.DB
+	dirty       chan struct{}
+	ckptStopped chan struct{}
 }
 
-func newSQLiteWriter(db *sql.DB) *sqliteWriter {
-	w := &sqliteWriter{db: db, reqs: make(chan *writeRequest), quit: make(chan struct{}), stopped: make(chan struct{})}
+// checkpointEvery is the least time between two background checkpoints.
+const checkpointEvery = 100 * time.Millisecond
+
+// newSQLiteWriter starts the writer of db and, when ckpt is not nil, its
+// checkpointer.
+func newSQLiteWriter(db, ckpt *sql.DB) *sqliteWriter {
+	w := &sqliteWriter{db: db, reqs: make(chan *writeRequest), quit: make(chan struct{}), stopped: make(chan struct{}),
+		ckpt: ckpt, dirty: make(chan struct{}, 1), ckptStopped: make(chan struct{})}
 	go w.loop()
+	if ckpt != nil {
+		go w.checkpoints()
+	} else {
+		close(w.ckptStopped)
+	}
 	return w
+}
+
+// checkpoints runs a passive checkpoint (one that never blocks the writer
+// or the readers) after commits, at most every checkpointEvery. Its
+// errors are ignored: the writer's automatic checkpoint remains the
+// backstop.
+func (w *sqliteWriter) checkpoints() {
+	defer close(w.ckptStopped)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.dirty:
+		case <-w.quit:
+			return
+		}
+		w.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		t.Reset(checkpointEvery)
+		select {
+		case <-t.C:
+		case <-w.quit:
+			return
+		}
+	}
 }
 
 // do runs fn in the writer's next transaction and returns its error, or
@@ -71,6 +115,7 @@ func (w *sqliteWriter) close() {
 		close(w.quit)
 	}
 	<-w.stopped
+	<-w.ckptStopped
 }
 
 func (w *sqliteWriter) loop() {
@@ -94,6 +139,10 @@ func (w *sqliteWriter) loop() {
 			}
 		}
 		errs = w.commit(batch, errs[:0])
+		select {
+		case w.dirty <- struct{}{}:
+		default:
+		}
 		for i, r := range batch {
 			r.done <- errs[i]
 			batch[i] = nil
