@@ -55,7 +55,8 @@ var byColumn = [2]string{byGroup: "group_id", byActivity: "activity_id"}
 // journal_mode=WAL and synchronous=NORMAL (durable across a process crash;
 // the last transactions can be lost on power failure); the writer also
 // keeps its temporary data (savepoint journals) in memory and a 64 MiB page
-// cache, which saves it most of its read and temporary-file system calls. ":memory:" opens a
+// cache, which saves it most of its read and temporary-file system calls,
+// and a background connection checkpoints the WAL. ":memory:" opens a
 // private in-memory database on a single connection, for tests.
 func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 	writeDSN, readDSN, memory, err := sqliteDSNs(dsn)
