@@ -22,12 +22,15 @@ import (
 const sqliteBusyTimeout = 10 * time.Second
 
 // sqliteStore keeps the data in one SQLite file in WAL mode. All writes go
-// through one connection, so writers queue in the process instead of
-// retrying on SQLITE_BUSY; reads use a pool of read-only connections that
-// WAL lets run beside the writer.
+// through one goroutine on one connection (group commit, see
+// sqliteWriter), so writers queue in the process instead of retrying on
+// SQLITE_BUSY and share commits; reads use a pool of read-only connections
+// that WAL lets run beside the writer.
 type sqliteStore struct {
-	w *sql.DB // one connection; every write
-	r *sql.DB // read-only connections; w again for an in-memory database
+	w      *sql.DB // one connection; every write
+	r      *sql.DB // read-only connections; w again for an in-memory database
+	writer *sqliteWriter
+	ckpt   *sql.DB // the writer's checkpoints; nil for an in-memory database
 
 	// join, leave and memberState are indexed by byGroup and byActivity,
 	// the column that names the group; all run on w.
@@ -50,7 +53,10 @@ var byColumn = [2]string{byGroup: "group_id", byActivity: "activity_id"}
 // is created when missing, readable by the owner only (0700), as is a new
 // database file (0600). The store sets busy_timeout, foreign_keys,
 // journal_mode=WAL and synchronous=NORMAL (durable across a process crash;
-// the last transactions can be lost on power failure). ":memory:" opens a
+// the last transactions can be lost on power failure); the writer also
+// keeps its temporary data (savepoint journals) in memory and a 64 MiB page
+// cache, which saves it most of its read and temporary-file system calls,
+// and a background connection checkpoints the WAL. ":memory:" opens a
 // private in-memory database on a single connection, for tests.
 func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 	writeDSN, readDSN, memory, err := sqliteDSNs(dsn)
@@ -79,6 +85,15 @@ func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 	if err := s.init(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	var ckpt *sql.DB
+	if !memory {
+		if ckpt, err = sql.Open("sqlite", writeDSN); err != nil {
+			return nil, errors.Join(fmt.Errorf("open sqlite: %w", err), s.Close())
+		}
+		ckpt.SetMaxOpenConns(1)
+		s.ckpt = ckpt
+	}
+	s.writer = newSQLiteWriter(w, ckpt)
 	return s, nil
 }
 
@@ -103,7 +118,7 @@ func sqliteDSNs(dsn string) (writeDSN, readDSN string, memory bool, err error) {
 	if query != "" {
 		common += "&" + query
 	}
-	writeDSN = name + "?" + common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	writeDSN = name + "?" + common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate"
 	readDSN = name + "?" + common + "&_pragma=query_only(1)"
 	return writeDSN, readDSN, memory, nil
 }
@@ -276,11 +291,20 @@ func sqliteMemberState(column string) string {
 }
 
 func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	var group Group
+	var created bool
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		group, created, err = s.createGroupInTx(ctx, tx, g)
+		return err
+	})
 	if err != nil {
-		return Group{}, false, sqliteErr(err)
+		return Group{}, false, err
 	}
-	defer func() { _ = tx.Rollback() }() // after Commit, a no-op (sql.ErrTxDone)
+	return group, created, nil
+}
+
+func (s *sqliteStore) createGroupInTx(ctx context.Context, tx *sql.Tx, g NewGroup) (Group, bool, error) {
 	group := Group{ID: newGroupID(), ActivityID: g.ActivityID, Name: g.Name, OwnerID: g.OwnerID, MemberCount: 1, CreatedAt: now()}
 	ownerJoinedAt := group.CreatedAt
 	if !g.OwnerJoinedAt.IsZero() {
@@ -311,9 +335,6 @@ func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool,
 		return Group{}, false, err
 	}
 	group.MemberCount += joined
-	if err := tx.Commit(); err != nil {
-		return Group{}, false, sqliteErr(err)
-	}
 	return group, true, nil
 }
 
@@ -415,7 +436,8 @@ func (s *sqliteStore) RemoveMember(ctx context.Context, e MembershipEvent) (Memb
 }
 
 // applyMembership applies a join or leave, and stores its notice when it
-// changes the membership, in one transaction. SQLite has one writer at a
+// changes the membership, in one request of the writer (one savepoint of
+// its transaction). SQLite has one writer at a
 // time, so the group cannot appear between the upsert and the pending
 // change.
 func (s *sqliteStore) applyMembership(ctx context.Context, leave bool, e MembershipEvent) (MembershipChange, error) {
@@ -428,17 +450,14 @@ func (s *sqliteStore) applyMembership(ctx context.Context, leave bool, e Members
 		upsert = s.leave[by]
 	}
 	micros, nanos := splitTime(e.EventTime)
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return MembershipChange{}, sqliteErr(err)
-	}
-	defer func() { _ = tx.Rollback() }() // after Commit, a no-op (sql.ErrTxDone)
-	c, err := s.membershipInTx(ctx, tx, upsert, by, leave, e, target, micros.UnixMicro(), nanos)
+	var c MembershipChange
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		c, err = s.membershipInTx(ctx, tx, upsert, by, leave, e, target, micros.UnixMicro(), nanos)
+		return err
+	})
 	if err != nil {
 		return MembershipChange{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return MembershipChange{}, sqliteErr(err)
 	}
 	return c, nil
 }
@@ -525,8 +544,10 @@ func (s *sqliteStore) groupExists(ctx context.Context, groupID string) error {
 func (s *sqliteStore) SendSystemMessage(ctx context.Context, m NewMessage) (Message, bool, error) {
 	msg := Message{ID: newMessageID(), GroupID: m.GroupID, Text: m.Text, RecipientUserID: m.RecipientUserID, System: true, CreatedAt: now()}
 	key := nullKey(m.IdempotencyKey) // NULL: without a key every call stores a message
-	var seq int64
-	err := s.send.QueryRowContext(ctx, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt.UnixMicro()).Scan(&seq)
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var seq int64
+		return tx.StmtContext(ctx, s.send).QueryRowContext(ctx, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt.UnixMicro()).Scan(&seq)
+	})
 	switch {
 	case err == nil:
 		return msg, true, nil
@@ -618,6 +639,9 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqliteStore) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
 	var errs []error
 	stmts := []*sql.Stmt{s.send, s.pending, s.notice, s.groupByID}
 	stmts = append(append(append(stmts, s.join[:]...), s.leave[:]...), s.memberState[:]...)
@@ -628,6 +652,9 @@ func (s *sqliteStore) Close() error {
 	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)

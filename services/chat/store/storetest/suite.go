@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"Notices", testNotices},
 		{"AddMemberConcurrent", testAddMemberConcurrent},
 		{"MembershipConcurrentMixed", testMembershipConcurrentMixed},
+		{"ConcurrentWritesWithFailures", testConcurrentWritesWithFailures},
 		{"Owner", testOwner},
 		{"ListMembers", testListMembers},
 		{"ListMembersPaging", testListMembersPaging},
@@ -746,5 +747,75 @@ func testInvalidPageToken(t *testing.T, s store.Store) {
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(context.Background()); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+func testConcurrentWritesWithFailures(t *testing.T, s store.Store) {
+	// Concurrent writes of every kind, some of which fail, each get their
+	// own result: a store that commits writes together must not let one
+	// request's failure touch the others.
+	ctx := context.Background()
+	g := newGroup(t, s, "act_mixed")
+	const n = 48
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	changes := make([]store.MembershipChange, n)
+	for i := range n {
+		wg.Go(func() {
+			user := fmt.Sprintf("user_%02d", i)
+			switch i % 6 {
+			case 0, 1: // joins that apply, with their notices
+				changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: user, EventTime: at(1),
+					Notice: store.Notice{Text: user + " joined", IdempotencyKey: "join-" + user}})
+			case 2: // a missing group by id
+				changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{GroupID: "grp_missing", UserID: user, EventTime: at(1)})
+			case 3: // the owner cannot leave
+				changes[i], errs[i] = s.RemoveMember(ctx, store.MembershipEvent{GroupID: g.ID, UserID: "owner_1", EventTime: at(2)})
+			case 4: // a message to a missing group
+				_, _, errs[i] = s.SendSystemMessage(ctx, store.NewMessage{GroupID: "grp_missing", Text: "x", IdempotencyKey: user})
+			case 5: // a group of its own, and a pending change
+				_, _, errs[i] = s.CreateGroup(ctx, store.NewGroup{ActivityID: "act_" + user, OwnerID: "owner_1", Name: user})
+				if errs[i] == nil {
+					changes[i], errs[i] = s.AddMember(ctx, store.MembershipEvent{ActivityID: "act_none_" + user, UserID: user, EventTime: at(1)})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var wantMembers []string
+	for i := range n {
+		user := fmt.Sprintf("user_%02d", i)
+		switch i % 6 {
+		case 0, 1:
+			if errs[i] != nil || !changes[i].Applied || !changes[i].NoticeStored {
+				t.Errorf("join %s: %+v, %v; want applied with its notice", user, changes[i], errs[i])
+			}
+			wantMembers = append(wantMembers, user)
+		case 2, 4:
+			if !errors.Is(errs[i], store.ErrNotFound) {
+				t.Errorf("request %d: %v, want ErrNotFound", i, errs[i])
+			}
+		case 3:
+			if !errors.Is(errs[i], store.ErrOwnerImmutable) {
+				t.Errorf("owner leave: %v, want ErrOwnerImmutable", errs[i])
+			}
+		case 5:
+			if errs[i] != nil || !changes[i].Pending {
+				t.Errorf("request %d: %+v, %v; want a group and a pending change", i, changes[i], errs[i])
+			}
+			if _, err := s.GroupByActivityID(ctx, "act_"+user); err != nil {
+				t.Errorf("group of %s: %v", user, err)
+			}
+		}
+	}
+	if got := memberIDs(t, s, g.ID); !slices.Equal(got, append([]string{"owner_1"}, wantMembers...)) {
+		t.Errorf("members = %v", got)
+	}
+	msgs, _, err := s.ListMessages(ctx, g.ID, store.Page{Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != len(wantMembers) {
+		t.Errorf("%d notices, want %d", len(msgs), len(wantMembers))
 	}
 }
