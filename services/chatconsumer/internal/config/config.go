@@ -159,9 +159,10 @@ type Retry struct {
 	MaxInterval *time.Duration `yaml:"MaxInterval"`
 	// Multiplier grows the delay from one retry to the next.
 	Multiplier *float64 `yaml:"Multiplier"`
-	// MaxHold is how long a join or leave whose group does not exist yet is
-	// retried in place, without spending retries, waiting for the
-	// activity's created event.
+	// MaxHold is how long a message whose handler says it came too early
+	// (eventbus.NotReady) is parked and retried without spending retries.
+	// The activity handlers no longer need it: the chat service keeps a
+	// join or leave that comes before its group until the group exists.
 	MaxHold *time.Duration `yaml:"MaxHold"`
 }
 
