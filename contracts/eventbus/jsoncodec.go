@@ -36,26 +36,38 @@ func decodeJSON(data []byte, msg proto.Message) error {
 	return jsonUnmarshal.Unmarshal(data, msg)
 }
 
-// jsonBuffers holds encoding buffers, so that an encoding costs one
-// allocation of its exact size.
-var jsonBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// encodeBuffers holds scratch buffers for encoding, so that an encoding
+// costs one allocation of its exact size.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// putEncodeBuffer returns a scratch buffer to encodeBuffers, unless an
+// unusually large event has grown it: the pool should not pin that memory.
+func putEncodeBuffer(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		encodeBuffers.Put(buf)
+	}
+}
 
 // encodeJSON encodes msg with its generated codec, or protojson for messages
-// the generator left to it. A generated encoder's error is replaced by
-// protojson's for the same message, as for decoding.
+// the generator left to it.
 func encodeJSON(msg proto.Message) ([]byte, error) {
-	a, ok := msg.(jsonAppender)
-	if !ok {
-		return jsonMarshal.Marshal(msg)
-	}
-	buf := jsonBuffers.Get().(*[]byte)
-	defer jsonBuffers.Put(buf)
-	out, err := a.AppendEventJSON((*buf)[:0])
+	buf := encodeBuffers.Get().(*[]byte)
+	defer putEncodeBuffer(buf)
+	out, err := appendJSON((*buf)[:0], msg)
 	if err != nil {
-		return jsonMarshal.Marshal(msg)
+		return nil, err
 	}
-	if cap(out) <= 64<<10 {
-		*buf = out
-	}
+	*buf = out
 	return bytes.Clone(out), nil
+}
+
+// appendJSON appends the JSON encoding of msg to b. A generated encoder's
+// error is replaced by protojson's for the same message, as for decoding.
+func appendJSON(b []byte, msg proto.Message) ([]byte, error) {
+	if a, ok := msg.(jsonAppender); ok {
+		if out, err := a.AppendEventJSON(b); err == nil {
+			return out, nil
+		}
+	}
+	return jsonMarshal.MarshalAppend(b, msg)
 }

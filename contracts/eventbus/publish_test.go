@@ -3,7 +3,10 @@ package eventbus_test
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -145,5 +148,59 @@ func TestTraceparentStartsTrace(t *testing.T) {
 			t.Error(err)
 		}
 		seen[tp[3:35]] = true
+	}
+}
+
+// TestPublishConcurrently publishes distinct events from several goroutines
+// at once, JSON and binary, and reads each back from the stream intact:
+// Publish encodes into buffers it reuses once nats.go is done with them.
+func TestPublishConcurrently(t *testing.T) {
+	_, js := runServer(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: testpbv1.PingStream, Subjects: []string{testpbv1.PingSubject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				var opts []eventbus.PublishOption
+				if i%2 == 1 {
+					opts = append(opts, eventbus.WithBinary())
+				}
+				// Ids of different lengths, so that a payload overwritten
+				// by a later one would show.
+				ev := ping(fmt.Sprintf("w%d-%s", w, strings.Repeat("x", i)))
+				if _, err := testpbv1.PublishPing(ctx, js, ev, opts...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for seq := uint64(1); seq <= workers*each; seq++ {
+		raw, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got testpbv1.Ping
+		if err := eventbus.Decode(raw.Header.Get(eventbus.HeaderContentType), raw.Data, &got); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		want := ping(got.GetId())
+		if !proto.Equal(&got, want) || seen[got.GetId()] {
+			t.Errorf("seq %d: %v, want %v once", seq, &got, want)
+		}
+		seen[got.GetId()] = true
+		if id, _ := eventbus.MsgID(testpbv1.PingSubject, want); raw.Header.Get(jetstream.MsgIDHeader) != id {
+			t.Errorf("seq %d: id %s, want %s", seq, raw.Header.Get(jetstream.MsgIDHeader), id)
+		}
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d distinct events stored, want %d", len(seen), workers*each)
 	}
 }

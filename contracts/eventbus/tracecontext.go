@@ -32,14 +32,32 @@ func TraceparentFromContext(ctx context.Context) string {
 	return s
 }
 
-// childTraceparent returns a traceparent for a new span: in the trace of
-// parent when parent is a valid traceparent, in a new trace otherwise.
-func childTraceparent(parent string) string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	traceID := hex.EncodeToString(b[:16])
-	if p := strings.Split(parent, "-"); len(p) == 4 && len(p[1]) == 32 && p[1] != strings.Repeat("0", 32) {
-		traceID = p[1]
+// traceparentLen is the length of a version 00 traceparent.
+const traceparentLen = len("00-") + 32 + len("-") + 16 + len("-01")
+
+// appendChildTraceparent appends a traceparent for a new span: in the trace
+// of parent when parent is a valid traceparent, in a new trace otherwise.
+func appendChildTraceparent(b []byte, parent string) []byte {
+	var r [24]byte
+	_, _ = rand.Read(r[:])
+	b = append(b, "00-"...)
+	if traceID, ok := parentTraceID(parent); ok {
+		b = append(b, traceID...)
+	} else {
+		b = hex.AppendEncode(b, r[:16])
 	}
-	return "00-" + traceID + "-" + hex.EncodeToString(b[16:]) + "-01"
+	b = append(b, '-')
+	b = hex.AppendEncode(b, r[16:])
+	return append(b, "-01"...)
+}
+
+// parentTraceID returns the trace id of parent: its second of four
+// dash-separated fields, when that has 32 characters and is not all zeros.
+func parentTraceID(parent string) (string, bool) {
+	if strings.Count(parent, "-") != 3 {
+		return "", false
+	}
+	_, rest, _ := strings.Cut(parent, "-")
+	traceID, _, _ := strings.Cut(rest, "-")
+	return traceID, len(traceID) == 32 && traceID != "00000000000000000000000000000000"
 }
