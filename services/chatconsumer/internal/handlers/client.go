@@ -35,7 +35,7 @@ func NewClient(cfg ClientConfig) chatv1connect.ChatServiceClient {
 		hc = newHTTPClient(cfg.MaxConns)
 	}
 	return chatv1connect.NewChatServiceClient(hc, cfg.Endpoint,
-		connect.WithInterceptors(&callInterceptor{token: cfg.Token, timeout: cfg.Timeout}),
+		connect.WithInterceptors(newCallInterceptor(cfg.Token, cfg.Timeout)),
 		// Messages are a few hundred bytes on a local network: compressing
 		// them costs more CPU than it saves time, so do not ask for it.
 		connect.WithAcceptCompression("gzip", nil, nil))
@@ -60,25 +60,44 @@ func newHTTPClient(maxConns int) *http.Client {
 // callInterceptor adds the token, the trace context and the timeout to every
 // unary call.
 type callInterceptor struct {
-	token   string
-	timeout time.Duration
+	authorization string // "Bearer <token>", or "" for no token
+	timeout       time.Duration
 }
+
+func newCallInterceptor(token string, timeout time.Duration) *callInterceptor {
+	i := &callInterceptor{timeout: timeout}
+	if token != "" {
+		i.authorization = "Bearer " + token
+	}
+	return i
+}
+
+// traceparentKey is eventbus.HeaderTraceparent in the canonical form that
+// http.Header.Set would give it at every call.
+var traceparentKey = http.CanonicalHeaderKey(eventbus.HeaderTraceparent)
 
 func (i *callInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if i.token != "" {
-			req.Header().Set("Authorization", "Bearer "+i.token)
+		if i.authorization != "" {
+			req.Header()["Authorization"] = []string{i.authorization}
 		}
 		if tp := eventbus.TraceparentFromContext(ctx); tp != "" {
-			req.Header().Set(eventbus.HeaderTraceparent, tp)
+			req.Header()[traceparentKey] = []string{tp}
 		}
-		if i.timeout > 0 {
+		if i.timeout > 0 && !deadlineWithin(ctx, i.timeout) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, i.timeout)
 			defer cancel()
 		}
 		return next(ctx, req)
 	}
+}
+
+// deadlineWithin reports whether ctx is done within d anyway: then a
+// timeout of d would change nothing, and need cost no context and timer.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) <= d
 }
 
 func (i *callInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {

@@ -27,7 +27,7 @@ func (h *Handlers) ActivityCreated(ctx context.Context, ev *activityv1.ActivityC
 	group := res.Msg.GetGroup()
 	_, err = h.chat.SendSystemMessage(ctx, connect.NewRequest(&chatv1.SendSystemMessageRequest{
 		GroupId:         group.GetGroupId(),
-		Text:            noticeText(h.notices.Created, ev.GetActivityId(), ev.GetCreatorId(), group.GetName()),
+		Text:            noticeText(h.created, ev.GetActivityId(), ev.GetCreatorId(), group.GetName()),
 		RecipientUserId: ev.GetCreatorId(),
 		IdempotencyKey:  CreatedNoticeKey(ev),
 	}))

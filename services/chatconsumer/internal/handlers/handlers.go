@@ -16,8 +16,6 @@ package handlers
 
 import (
 	"log/slog"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 )
@@ -43,9 +41,9 @@ const maxNoticeRunes = 4000
 // it with activityv1.RegisterActivityEvents, whose signature makes a
 // missing method a compile error.
 type Handlers struct {
-	chat    chatv1connect.ChatServiceClient
-	notices Notices
-	log     *slog.Logger
+	chat                  chatv1connect.ChatServiceClient
+	created, joined, left noticeTemplate
+	log                   *slog.Logger
 }
 
 // New returns handlers that call chat, which should be made with NewClient
@@ -54,28 +52,25 @@ func New(chat chatv1connect.ChatServiceClient, notices Notices, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handlers{chat: chat, notices: notices, log: log}
+	return &Handlers{
+		chat:    chat,
+		created: compileNotice(notices.Created),
+		joined:  compileNotice(notices.Joined),
+		left:    compileNotice(notices.Left),
+		log:     log,
+	}
 }
 
 // memberNoticeText fills a join or leave notice template with the event's
 // values. The group's name is not known here, as the group may not exist
 // yet: {title} and {group_name} are left as {group_name}, which the chat
 // service fills when it stores the notice.
-func memberNoticeText(template, activityID, userID string) string {
+func memberNoticeText(template noticeTemplate, activityID, userID string) string {
 	return noticeText(template, activityID, userID, "{group_name}")
 }
 
 // noticeText fills a notice template and cuts it to the longest text the
 // chat service stores.
-func noticeText(template, activityID, userID, groupName string) string {
-	s := strings.NewReplacer(
-		"{activity_id}", activityID,
-		"{user_id}", userID,
-		"{title}", groupName,
-		"{group_name}", groupName,
-	).Replace(template)
-	if utf8.RuneCountInString(s) > maxNoticeRunes {
-		s = string([]rune(s)[:maxNoticeRunes])
-	}
-	return s
+func noticeText(template noticeTemplate, activityID, userID, groupName string) string {
+	return template.fill(&[len(noticeFields)]string{activityID, userID, groupName, groupName})
 }

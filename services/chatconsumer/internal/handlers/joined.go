@@ -22,7 +22,7 @@ func (h *Handlers) ActivityMemberJoined(ctx context.Context, ev *activityv1.Acti
 		ActivityId:           ev.GetActivityId(),
 		UserId:               ev.GetUserId(),
 		EventTime:            ev.GetJoinedAt(),
-		NoticeText:           memberNoticeText(h.notices.Joined, ev.GetActivityId(), ev.GetUserId()),
+		NoticeText:           memberNoticeText(h.joined, ev.GetActivityId(), ev.GetUserId()),
 		NoticeIdempotencyKey: JoinedNoticeKey(ev),
 	}))
 	if err != nil {
@@ -32,8 +32,12 @@ func (h *Handlers) ActivityMemberJoined(ctx context.Context, ev *activityv1.Acti
 	return nil
 }
 
-// logMembership logs, at debug level, what a join or leave did.
+// logMembership logs, at debug level, what a join or leave did. The line is
+// built only when debug is enabled, as it seldom is on the hot path.
 func (h *Handlers) logMembership(ctx context.Context, kind, activityID, userID string, applied, pending bool) {
+	if !h.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	outcome := "applied"
 	switch {
 	case pending:

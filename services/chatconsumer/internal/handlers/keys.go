@@ -22,17 +22,26 @@ func CreatedNoticeKey(ev *activityv1.ActivityCreated) string {
 // JoinedNoticeKey returns the idempotency key of the notice for one join:
 // "activity.member.joined:<activity_id>:<user_id>:<joined_at>".
 func JoinedNoticeKey(ev *activityv1.ActivityMemberJoined) string {
-	return activityv1.ActivityMemberJoinedSubject + ":" + ev.GetActivityId() + ":" + ev.GetUserId() + ":" + stamp(ev.GetJoinedAt())
+	return memberNoticeKey(activityv1.ActivityMemberJoinedSubject, ev.GetActivityId(), ev.GetUserId(), ev.GetJoinedAt())
 }
 
 // LeftNoticeKey returns the idempotency key of the notice for one leave:
 // "activity.member.left:<activity_id>:<user_id>:<left_at>".
 func LeftNoticeKey(ev *activityv1.ActivityMemberLeft) string {
-	return activityv1.ActivityMemberLeftSubject + ":" + ev.GetActivityId() + ":" + ev.GetUserId() + ":" + stamp(ev.GetLeftAt())
+	return memberNoticeKey(activityv1.ActivityMemberLeftSubject, ev.GetActivityId(), ev.GetUserId(), ev.GetLeftAt())
 }
 
-// stamp formats an event time canonically, so that the JSON and binary
+// memberNoticeKey builds "<subject>:<activity_id>:<user_id>:<time>" in one
+// allocation, the time formatted canonically, so that the JSON and binary
 // forms of one event, or two JSON spellings of one instant, share a key.
-func stamp(ts *timestamppb.Timestamp) string {
-	return ts.AsTime().UTC().Format(time.RFC3339Nano)
+func memberNoticeKey(subject, activityID, userID string, at *timestamppb.Timestamp) string {
+	var buf [200]byte
+	b := append(buf[:0], subject...)
+	b = append(b, ':')
+	b = append(b, activityID...)
+	b = append(b, ':')
+	b = append(b, userID...)
+	b = append(b, ':')
+	b = at.AsTime().UTC().AppendFormat(b, time.RFC3339Nano)
+	return string(b)
 }

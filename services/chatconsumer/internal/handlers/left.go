@@ -22,7 +22,7 @@ func (h *Handlers) ActivityMemberLeft(ctx context.Context, ev *activityv1.Activi
 		ActivityId:           ev.GetActivityId(),
 		UserId:               ev.GetUserId(),
 		EventTime:            ev.GetLeftAt(),
-		NoticeText:           memberNoticeText(h.notices.Left, ev.GetActivityId(), ev.GetUserId()),
+		NoticeText:           memberNoticeText(h.left, ev.GetActivityId(), ev.GetUserId()),
 		NoticeIdempotencyKey: LeftNoticeKey(ev),
 	}))
 	if err != nil {
