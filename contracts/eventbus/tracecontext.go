@@ -2,8 +2,9 @@ package eventbus
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"strings"
 )
 
@@ -38,8 +39,12 @@ const traceparentLen = len("00-") + 32 + len("-") + 16 + len("-01")
 // appendChildTraceparent appends a traceparent for a new span: in the trace
 // of parent when parent is a valid traceparent, in a new trace otherwise.
 func appendChildTraceparent(b []byte, parent string) []byte {
+	// Trace and span ids need to be unique, not secret: the runtime's
+	// per-thread generator is enough, and far cheaper than crypto/rand.
 	var r [24]byte
-	_, _ = rand.Read(r[:])
+	binary.LittleEndian.PutUint64(r[0:], rand.Uint64())
+	binary.LittleEndian.PutUint64(r[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(r[16:], rand.Uint64())
 	b = append(b, "00-"...)
 	if traceID, ok := parentTraceID(parent); ok {
 		b = append(b, traceID...)
