@@ -41,6 +41,7 @@ import (
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 	"github.com/activitychat/chat/test/internal/harness"
+	"github.com/activitychat/chat/test/internal/hostproc"
 )
 
 var (
@@ -160,47 +161,47 @@ func history(rng *rand.Rand, n int) []*activity {
 
 // stack is the three programs of one run.
 type stack struct {
-	nats, chat, consumer *proc
+	nats, chat, consumer *hostproc.Proc
 	natsURL, chatURL     string
 	consumerOps          string
 }
 
 func startStack(t *testing.T, driver, dsn string) *stack {
-	bin := binaries(t)
-	natsPort, chatPort, opsPort := freePort(t), freePort(t), freePort(t)
+	bin := hostproc.Binaries(t)
+	natsPort, chatPort, opsPort := hostproc.FreePort(t), hostproc.FreePort(t), hostproc.FreePort(t)
 	s := &stack{
-		natsURL:     "nats://" + addr(natsPort),
-		chatURL:     "http://" + addr(chatPort),
-		consumerOps: "http://" + addr(opsPort),
+		natsURL:     "nats://" + hostproc.Addr(natsPort),
+		chatURL:     "http://" + hostproc.Addr(chatPort),
+		consumerOps: "http://" + hostproc.Addr(opsPort),
 	}
-	s.nats = newProc(t, "nats-server", filepath.Join(bin, "nats-server"),
+	s.nats = hostproc.New(t, "nats-server", filepath.Join(bin, "nats-server"),
 		"-a", "127.0.0.1", "-p", strconv.Itoa(natsPort), "-js", "-sd", filepath.Join(t.TempDir(), "js"))
-	chatCfg := writeConfig(t, "chat.yaml", map[string]any{
-		"Name": "chat.rpc", "ListenOn": addr(chatPort), "Mode": "dev",
+	chatCfg := hostproc.WriteConfig(t, "chat.yaml", map[string]any{
+		"Name": "chat.rpc", "ListenOn": hostproc.Addr(chatPort), "Mode": "dev",
 		"Database": map[string]string{"Driver": driver, "DSN": dsn},
 		"Auth":     map[string]any{"Tokens": []string{}},
 		"Log":      map[string]string{"Level": "warn"},
 	})
-	s.chat = newProc(t, "chat", filepath.Join(bin, "chat"), "-f", chatCfg)
-	consumerCfg := writeConfig(t, "consumer.yaml", map[string]any{
+	s.chat = hostproc.New(t, "chat", filepath.Join(bin, "chat"), "-f", chatCfg)
+	consumerCfg := hostproc.WriteConfig(t, "consumer.yaml", map[string]any{
 		"Name": "chat.consumer", "Mode": "dev",
 		"Log":     map[string]string{"Level": "warn"},
 		"ChatRpc": map[string]string{"Endpoint": s.chatURL, "Timeout": "5s"},
 		"Nats":    map[string]string{"Url": s.natsURL},
 		"Messaging": map[string]any{
-			"ServiceName": "chat.consumer", "EnableMetrics": true, "MetricsListenOn": addr(opsPort),
+			"ServiceName": "chat.consumer", "EnableMetrics": true, "MetricsListenOn": hostproc.Addr(opsPort),
 			"Concurrency": 32, "AckWait": "5s",
 			"Retry": map[string]any{"MaxRetries": 5, "InitialInterval": "100ms", "MaxInterval": "1s", "Multiplier": 2, "MaxHold": "10s"},
 		},
 		"Notices": map[string]string{"Created": createdNotice, "Joined": joinedNotice, "Left": leftNotice},
 	})
-	s.consumer = newProc(t, "chatconsumer", filepath.Join(bin, "chatconsumer"), "-f", consumerCfg)
+	s.consumer = hostproc.New(t, "chatconsumer", filepath.Join(bin, "chatconsumer"), "-f", consumerCfg)
 
-	s.nats.start()
-	s.chat.start()
-	waitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
-	s.consumer.start()
-	waitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
+	s.nats.Start()
+	s.chat.Start()
+	hostproc.WaitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
+	s.consumer.Start()
+	hostproc.WaitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
 	return s
 }
 
@@ -293,17 +294,17 @@ func run(t *testing.T, driver, dsn string) {
 	third := len(first) / 3
 	began := time.Now()
 	publishAll(t, js, first[:third])
-	s.consumer.kill()
+	s.consumer.Kill()
 	publishAll(t, js, first[third:2*third])
-	s.consumer.start()
-	waitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
-	s.chat.stop()
+	s.consumer.Start()
+	hostproc.WaitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
+	s.chat.Stop()
 	publishAll(t, js, first[2*third:])
-	waitNotReady(t, s.consumerOps+"/readyz") // the consumer holds while the chat service is down
-	s.chat.start()
-	waitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
-	s.consumer.kill()
-	s.consumer.start()
+	hostproc.WaitNotReady(t, s.consumerOps+"/readyz") // the consumer holds while the chat service is down
+	s.chat.Start()
+	hostproc.WaitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
+	s.consumer.Kill()
+	s.consumer.Start()
 	waitQuiet(t, js)
 
 	// Phase two: the late created events, many seconds after their
