@@ -75,7 +75,7 @@ type stack struct {
 	consumerOps          string
 }
 
-func startStack(b *testing.B) *stack {
+func startStack(b testing.TB) *stack {
 	bin := *binDir
 	if bin == "" {
 		bin = hostproc.Binaries(b)
@@ -117,7 +117,7 @@ func startStack(b *testing.B) *stack {
 }
 
 // startConsumer starts the consumer and waits until it is ready.
-func (s *stack) startConsumer(b *testing.B) {
+func (s *stack) startConsumer(b testing.TB) {
 	s.consumer.Start()
 	hostproc.WaitHTTP200(b, s.consumerOps+"/readyz", 30*time.Second)
 }
@@ -144,12 +144,17 @@ func drain(b *testing.B, n int) {
 	b.ResetTimer()
 	start := time.Now()
 	s.consumer.Start()
-	mem := watch(b, s, js, n, start)
+	mem, err := watch(b, s.consumer, js, n, start, stall)
+	if err != nil {
+		b.Fatal(err)
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	s.consumer.Stop()
 
-	checkApplied(b, js, s.chatURL, n)
+	if err := checkApplied(js, s.chatURL, n); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(mem.hwm)/(1<<20), "peak-RSS-MB")
 	b.ReportMetric(float64(mem.maxRSS)/(1<<20), "max-sampled-RSS-MB")
@@ -161,7 +166,7 @@ func activityID(i int) string { return fmt.Sprintf("bl_%07d", i) }
 
 // publish publishes n activity.created events with the generated encoding
 // and checks that the stream holds every one.
-func publish(b *testing.B, js jetstream.JetStream, n int) {
+func publish(b testing.TB, js jetstream.JetStream, n int) {
 	ctx := context.Background()
 	t0 := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -207,41 +212,41 @@ type memory struct {
 
 // watch samples the consumer's progress and memory every second until it
 // has handled all n events, logging the drain rate every -backlog.every. It
-// fails b when the consumer exits or makes no progress for stall.
-func watch(b *testing.B, s *stack, js jetstream.JetStream, n int, start time.Time) memory {
+// fails when the consumer exits or handles nothing for stall.
+func watch(tb testing.TB, consumer *hostproc.Proc, js jetstream.JetStream, n int, start time.Time, stall time.Duration) (memory, error) {
 	var mem memory
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(min(time.Second, stall/4))
 	defer tick.Stop()
 	lastDone, lastReport, lastProgress := 0, start, start
 	reportedDone := 0
 	for {
 		select {
-		case <-s.consumer.Exited():
-			b.Fatalf("the consumer exited while draining (%d of %d events handled)", lastDone, n)
+		case <-consumer.Exited():
+			return mem, fmt.Errorf("the consumer exited while draining (%d of %d events handled)", lastDone, n)
 		case now := <-tick.C:
-			status, err := procStatus(s.consumer.Pid())
+			status, err := procStatus(consumer.Pid())
 			if err != nil {
-				b.Fatalf("the consumer's memory: %v", err)
+				return mem, fmt.Errorf("the consumer's memory: %w", err)
 			}
 			mem.maxRSS = max(mem.maxRSS, status["VmRSS"])
 			left, err := outstanding(js)
 			if err != nil {
-				b.Fatalf("the consumer's progress: %v", err)
+				return mem, fmt.Errorf("the consumer's progress: %w", err)
 			}
 			done := n - left
 			if done != lastDone {
 				lastDone, lastProgress = done, now
 			} else if now.Sub(lastProgress) > stall {
-				b.Fatalf("no event handled for %s: %d of %d left", stall, left, n)
+				return mem, fmt.Errorf("no event handled for %s: %d of %d left", stall, left, n)
 			}
 			if left == 0 || now.Sub(lastReport) >= *every {
 				rate := float64(done-reportedDone) / now.Sub(lastReport).Seconds()
-				b.Logf("%6s %8d handled %8.0f events/s  VmRSS %5.1f MB", now.Sub(start).Round(time.Second), done, rate, float64(status["VmRSS"])/(1<<20))
+				tb.Logf("%6s %8d handled %8.0f events/s  VmRSS %5.1f MB", now.Sub(start).Round(time.Second), done, rate, float64(status["VmRSS"])/(1<<20))
 				lastReport, reportedDone = now, done
 			}
 			if left == 0 {
 				mem.hwm = status["VmHWM"]
-				return mem
+				return mem, nil
 			}
 		}
 	}
@@ -292,21 +297,21 @@ func procStatus(pid int) (map[string]int64, error) {
 	return out, nil
 }
 
-// checkApplied fails b when an event was dead-lettered or when one of up to
+// checkApplied fails when an event was dead-lettered or when one of up to
 // 2,000 evenly spread activities, the last among them, has no group owned
 // by its creator.
-func checkApplied(b *testing.B, js jetstream.JetStream, chatURL string, n int) {
+func checkApplied(js jetstream.JetStream, chatURL string, n int) error {
 	ctx := context.Background()
 	if st, err := js.Stream(ctx, eventbus.DLQStream(activityv1.ActivityCreatedStream)); err == nil {
 		info, err := st.Info(ctx)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if info.State.Msgs != 0 {
-			b.Fatalf("%d events dead-lettered", info.State.Msgs)
+			return fmt.Errorf("%d events dead-lettered", info.State.Msgs)
 		}
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		b.Fatal(err)
+		return err
 	}
 
 	client := chatv1connect.NewChatServiceClient(http.DefaultClient, chatURL)
@@ -333,6 +338,7 @@ func checkApplied(b *testing.B, js jetstream.JetStream, chatURL string, n int) {
 	}
 	wg.Wait()
 	if m := missing.Load(); m != 0 {
-		b.Fatalf("%d sampled activities have no group or a wrong one, first %v", m, firstErr)
+		return fmt.Errorf("%d sampled activities have no group or a wrong one, first %w", m, firstErr)
 	}
+	return nil
 }

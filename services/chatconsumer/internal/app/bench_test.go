@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -39,7 +40,7 @@ const benchActivities = 50
 const benchSeqHeader = "Bench-Seq"
 
 // benchStall is how long a run may go without an event applied before it
-// fails: an event dead-lettered or stuck fails the run, however long it is.
+// fails.
 const benchStall = 30 * time.Second
 
 // maxRate is the end-to-end rate measured by the sqlite case, which the
@@ -333,21 +334,22 @@ func (tr *tracker) finish(h nats.Header) {
 	}
 }
 
-// wait waits until every event is applied, and fails b when none is
-// applied for benchStall.
-func (tr *tracker) wait(b *testing.B) {
-	tick := time.NewTicker(time.Second)
+// wait waits until every event is applied, and fails when none is applied
+// for stall: an event dead-lettered or stuck fails the run, however long
+// it is.
+func (tr *tracker) wait(stall time.Duration) error {
+	tick := time.NewTicker(min(time.Second, stall/4))
 	defer tick.Stop()
 	last, since := tr.left.Load(), time.Now()
 	for {
 		select {
 		case <-tr.done:
-			return
+			return nil
 		case <-tick.C:
 			if n := tr.left.Load(); n != last {
 				last, since = n, time.Now()
-			} else if time.Since(since) > benchStall {
-				b.Fatalf("%d of %d events not applied, none for %s", n, len(tr.applied), benchStall)
+			} else if time.Since(since) > stall {
+				return fmt.Errorf("%d of %d events not applied, none for %s", n, len(tr.applied), stall)
 			}
 		}
 	}
@@ -416,7 +418,9 @@ func runPipeline(b *testing.B, sync string, consume consumer, rate float64, wl w
 	case <-time.After(time.Minute):
 		b.Fatal("publishing did not complete")
 	}
-	tr.wait(b)
+	if err := tr.wait(benchStall); err != nil {
+		b.Fatal(err)
+	}
 	b.StopTimer()
 	return report(b, tr, start)
 }
@@ -586,4 +590,64 @@ func consumeRaw(b *testing.B, url string, tr *tracker) func() {
 		b.Fatal(err)
 	}
 	return cc.Stop
+}
+
+// TestTrackerWait proves that the pipeline benchmarks fail when an event is
+// never applied, and finish when all are.
+func TestTrackerWait(t *testing.T) {
+	tr := newTracker(3)
+	for i := range 2 {
+		tr.finish(nats.Header{benchSeqHeader: []string{strconv.Itoa(i)}})
+	}
+	err := tr.wait(200 * time.Millisecond)
+	if err == nil || err.Error() != "1 of 3 events not applied, none for 200ms" {
+		t.Fatalf("wait with one event not applied: %v", err)
+	}
+	tr.finish(nats.Header{benchSeqHeader: []string{"2"}})
+	if err := tr.wait(200 * time.Millisecond); err != nil {
+		t.Fatalf("wait with every event applied: %v", err)
+	}
+}
+
+// TestMixEvents checks the mix's shape: one created per twenty joins and
+// five leaves, a leave only of a user who joined that activity before it,
+// and a join only to an activity that has its group or whose created event
+// comes later in the run.
+func TestMixEvents(t *testing.T) {
+	const n = 26 * 40
+	created, joinedAt := map[string]bool{}, map[[2]string]bool{}
+	for i := range benchActivities {
+		created[benchActivity(i)] = true
+	}
+	counts := map[string]int{}
+	var early []string
+	for _, ev := range mixEvents(n) {
+		switch m := ev.message.(type) {
+		case *activityv1.ActivityCreated:
+			counts["created"]++
+			created[m.GetActivityId()] = true
+		case *activityv1.ActivityMemberJoined:
+			counts["joined"]++
+			joinedAt[[2]string{m.GetActivityId(), m.GetUserId()}] = true
+			if !created[m.GetActivityId()] {
+				early = append(early, m.GetActivityId())
+			}
+		case *activityv1.ActivityMemberLeft:
+			counts["left"]++
+			if !joinedAt[[2]string{m.GetActivityId(), m.GetUserId()}] {
+				t.Errorf("%s leaves %s without a join before", m.GetUserId(), m.GetActivityId())
+			}
+		}
+	}
+	if want := map[string]int{"created": 40, "joined": 800, "left": 200}; !maps.Equal(counts, want) {
+		t.Errorf("counts %v, want %v", counts, want)
+	}
+	if len(early) == 0 {
+		t.Error("no join comes before its activity's created event")
+	}
+	for _, a := range early {
+		if !created[a] {
+			t.Errorf("a join to %s, which is never created", a)
+		}
+	}
 }
