@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -43,17 +42,10 @@ import (
 )
 
 var (
-	events = flag.Int("backlog.events", envInt("CHAT_BACKLOG_EVENTS", 20000), "how many events the backlog has")
+	events = flag.Int("backlog.events", hostproc.EnvInt("CHAT_BACKLOG_EVENTS", 20000), "how many events the backlog has")
 	every  = flag.Duration("backlog.every", 5*time.Second, "how often to report the drain rate and memory")
 	binDir = flag.String("backlog.bin", os.Getenv("CHAT_BACKLOG_BIN"), "a directory with prebuilt chat, chatconsumer and nats-server; empty builds this repository's")
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
 
 // stall is how long the drain may go without progress before it fails.
 const stall = time.Minute
@@ -68,91 +60,41 @@ func BenchmarkBacklog(b *testing.B) {
 	}
 }
 
-// stack is the three programs of one run.
-type stack struct {
-	nats, chat, consumer *hostproc.Proc
-	natsURL, chatURL     string
-	consumerOps          string
-}
-
-func startStack(b testing.TB) *stack {
-	bin := *binDir
-	if bin == "" {
-		bin = hostproc.Binaries(b)
-	}
-	natsPort, chatPort, opsPort := hostproc.FreePort(b), hostproc.FreePort(b), hostproc.FreePort(b)
-	s := &stack{
-		natsURL:     "nats://" + hostproc.Addr(natsPort),
-		chatURL:     "http://" + hostproc.Addr(chatPort),
-		consumerOps: "http://" + hostproc.Addr(opsPort),
-	}
-	s.nats = hostproc.New(b, "nats-server", filepath.Join(bin, "nats-server"),
-		"-a", "127.0.0.1", "-p", strconv.Itoa(natsPort), "-js", "-sd", filepath.Join(b.TempDir(), "js"))
-	chatCfg := hostproc.WriteConfig(b, "chat.yaml", map[string]any{
-		"Name": "chat.rpc", "ListenOn": hostproc.Addr(chatPort), "Mode": "dev",
-		"Database": map[string]string{"Driver": "sqlite", "DSN": filepath.Join(b.TempDir(), "chat.db")},
-		"Auth":     map[string]any{"Tokens": []string{}},
-		"Log":      map[string]string{"Level": "warn"},
+// startStack starts nats-server and the chat service on SQLite; the
+// consumer's configuration is the shipped one's
+// (services/chatconsumer/etc/consumer.yaml) against external servers.
+func startStack(tb testing.TB) *hostproc.Stack {
+	return hostproc.StartStack(tb, hostproc.StackConfig{
+		Bin:    *binDir,
+		Driver: "sqlite", DSN: filepath.Join(tb.TempDir(), "chat.db"),
+		Messaging: map[string]any{"Concurrency": 64, "AckWait": "30s"},
+		Notices:   map[string]string{"Created": "{title} created", "Joined": "joined {title}", "Left": "left {title}"},
 	})
-	s.chat = hostproc.New(b, "chat", filepath.Join(bin, "chat"), "-f", chatCfg)
-	// The consumer's configuration is the shipped one's
-	// (services/chatconsumer/etc/consumer.yaml) against external servers.
-	consumerCfg := hostproc.WriteConfig(b, "consumer.yaml", map[string]any{
-		"Name": "chat.consumer", "Mode": "prod",
-		"Log":     map[string]string{"Level": "warn"},
-		"ChatRpc": map[string]string{"Endpoint": s.chatURL, "Timeout": "5s"},
-		"Nats":    map[string]string{"Url": s.natsURL},
-		"Messaging": map[string]any{
-			"ServiceName": "chat.consumer", "EnableMetrics": true, "MetricsListenOn": hostproc.Addr(opsPort),
-			"Concurrency": 64, "AckWait": "30s",
-		},
-		"Notices": map[string]string{"Created": "{title} created", "Joined": "joined {title}", "Left": "left {title}"},
-	})
-	s.consumer = hostproc.New(b, "chatconsumer", filepath.Join(bin, "chatconsumer"), "-f", consumerCfg)
-
-	s.nats.Start()
-	s.chat.Start()
-	hostproc.WaitHTTP200(b, s.chatURL+"/readyz", 30*time.Second)
-	return s
-}
-
-// startConsumer starts the consumer and waits until it is ready.
-func (s *stack) startConsumer(b testing.TB) {
-	s.consumer.Start()
-	hostproc.WaitHTTP200(b, s.consumerOps+"/readyz", 30*time.Second)
 }
 
 func drain(b *testing.B, n int) {
 	s := startStack(b)
 	// The consumer creates the streams and durable consumers, then goes
 	// down, and the backlog builds up.
-	s.startConsumer(b)
-	s.consumer.Stop()
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s.StartConsumer(b)
+	s.Consumer.Stop()
+	js := s.JetStream(b, jetstream.WithPublishAsyncMaxPending(4096))
 	began := time.Now()
 	publish(b, js, n)
 	b.Logf("published %d activity.created events in %s", n, time.Since(began).Round(time.Millisecond))
 
 	b.ResetTimer()
 	start := time.Now()
-	s.consumer.Start()
-	mem, err := watch(b, s.consumer, js, n, start, stall)
+	s.Consumer.Start()
+	mem, err := watch(b, s.Consumer, js, n, start, stall)
 	if err != nil {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	s.consumer.Stop()
+	s.Consumer.Stop()
 
-	if err := checkApplied(js, s.chatURL, n); err != nil {
+	if err := checkApplied(js, s.ChatURL, n); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")

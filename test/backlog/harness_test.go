@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/activitychat/chat/contracts/eventbus"
 	activityv1 "github.com/activitychat/chat/gen/activity/v1"
 )
@@ -20,39 +17,31 @@ func TestHarness(t *testing.T) {
 		t.Skip("builds and runs the programs")
 	}
 	s := startStack(t)
-	s.startConsumer(t)
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.StartConsumer(t)
+	js := s.JetStream(t)
 
 	publish(t, js, 20)
-	mem, err := watch(t, s.consumer, js, 20, time.Now(), 30*time.Second)
+	mem, err := watch(t, s.Consumer, js, 20, time.Now(), 30*time.Second)
 	if err != nil || mem.hwm <= 0 || mem.maxRSS <= 0 {
 		t.Fatalf("drain of 20 events: %+v, %v", mem, err)
 	}
-	if err := checkApplied(js, s.chatURL, 20); err != nil {
+	if err := checkApplied(js, s.ChatURL, 20); err != nil {
 		t.Fatalf("20 events applied: %v", err)
 	}
-	wantErr(t, "10 unpublished events", checkApplied(js, s.chatURL, 30), "10 sampled activities have no group")
+	wantErr(t, "10 unpublished events", checkApplied(js, s.ChatURL, 30), "10 sampled activities have no group")
 
-	s.consumer.Stop()
+	s.Consumer.Stop()
 	publish(t, js, 25) // the first 20 again, dropped as duplicates, and 5 more
-	_, err = watch(t, s.consumer, js, 25, time.Now(), 30*time.Second)
+	_, err = watch(t, s.Consumer, js, 25, time.Now(), 30*time.Second)
 	wantErr(t, "a stopped consumer", err, "the consumer exited while draining")
 	// The chat service stands for a consumer that runs but consumes nothing.
-	_, err = watch(t, s.chat, js, 25, time.Now(), time.Second)
+	_, err = watch(t, s.Chat, js, 25, time.Now(), time.Second)
 	wantErr(t, "a consumer that consumes nothing", err, "no event handled for 1s: 5 of 25 left")
 
 	if _, err := js.Publish(context.Background(), eventbus.DLQSubject(activityv1.ActivityCreatedSubject, "chat.consumer"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "a dead letter", checkApplied(js, s.chatURL, 20), "1 events dead-lettered")
+	wantErr(t, "a dead letter", checkApplied(js, s.ChatURL, 20), "1 events dead-lettered")
 }
 
 func wantErr(t *testing.T, what string, err error, want string) {

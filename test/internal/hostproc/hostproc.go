@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/activitychat/chat/test/internal/harness"
 )
@@ -63,7 +67,7 @@ func FreePort(tb testing.TB) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
@@ -110,13 +114,13 @@ func (p *Proc) Start() {
 	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		p.tb.Fatalf("start %s: %v", p.name, err)
 	}
 	p.done = make(chan struct{})
 	go func() {
 		_ = p.cmd.Wait()
-		f.Close()
+		_ = f.Close()
 		close(p.done)
 	}()
 }
@@ -207,6 +211,103 @@ func get(ctx context.Context, url string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	return res.StatusCode, nil
+}
+
+// A Stack is the chat side's three programs on loopback: nats-server with
+// JetStream, the chat service and the chat consumer.
+type Stack struct {
+	NATS, Chat, Consumer *Proc
+	// NATSURL and ChatURL are the servers' URLs; ConsumerOps is the base
+	// URL of the consumer's /readyz and /metrics.
+	NATSURL, ChatURL, ConsumerOps string
+}
+
+// StackConfig is what differs between the runs of a Stack.
+type StackConfig struct {
+	// Bin is a directory with the chat, chatconsumer and nats-server
+	// programs; empty builds this repository's (Binaries).
+	Bin string
+	// Driver and DSN are the chat service's database.
+	Driver, DSN string
+	// Messaging is the consumer's Messaging section; StartStack adds the
+	// service name and the operations listener.
+	Messaging map[string]any
+	// Notices is the consumer's Notices section.
+	Notices map[string]string
+}
+
+// StartStack writes the programs' configuration files, starts nats-server
+// and the chat service, and waits until the chat service is ready. The
+// consumer is not started: see StartConsumer.
+func StartStack(tb testing.TB, cfg StackConfig) *Stack {
+	tb.Helper()
+	bin := cfg.Bin
+	if bin == "" {
+		bin = Binaries(tb)
+	}
+	natsPort, chatPort, opsPort := FreePort(tb), FreePort(tb), FreePort(tb)
+	s := &Stack{
+		NATSURL:     "nats://" + Addr(natsPort),
+		ChatURL:     "http://" + Addr(chatPort),
+		ConsumerOps: "http://" + Addr(opsPort),
+	}
+	s.NATS = New(tb, "nats-server", filepath.Join(bin, "nats-server"),
+		"-a", "127.0.0.1", "-p", strconv.Itoa(natsPort), "-js", "-sd", filepath.Join(tb.TempDir(), "js"))
+	chatCfg := WriteConfig(tb, "chat.yaml", map[string]any{
+		"Name": "chat.rpc", "ListenOn": Addr(chatPort), "Mode": "dev",
+		"Database": map[string]string{"Driver": cfg.Driver, "DSN": cfg.DSN},
+		"Auth":     map[string]any{"Tokens": []string{}},
+		"Log":      map[string]string{"Level": "warn"},
+	})
+	s.Chat = New(tb, "chat", filepath.Join(bin, "chat"), "-f", chatCfg)
+	messaging := map[string]any{"ServiceName": "chat.consumer", "EnableMetrics": true, "MetricsListenOn": Addr(opsPort)}
+	maps.Copy(messaging, cfg.Messaging)
+	consumerCfg := WriteConfig(tb, "consumer.yaml", map[string]any{
+		"Name": "chat.consumer", "Mode": "dev",
+		"Log":       map[string]string{"Level": "warn"},
+		"ChatRpc":   map[string]string{"Endpoint": s.ChatURL, "Timeout": "5s"},
+		"Nats":      map[string]string{"Url": s.NATSURL},
+		"Messaging": messaging,
+		"Notices":   cfg.Notices,
+	})
+	s.Consumer = New(tb, "chatconsumer", filepath.Join(bin, "chatconsumer"), "-f", consumerCfg)
+
+	s.NATS.Start()
+	s.Chat.Start()
+	WaitHTTP200(tb, s.ChatURL+"/readyz", 30*time.Second)
+	return s
+}
+
+// StartConsumer starts the consumer and waits until it is ready.
+func (s *Stack) StartConsumer(tb testing.TB) {
+	tb.Helper()
+	s.Consumer.Start()
+	WaitHTTP200(tb, s.ConsumerOps+"/readyz", 30*time.Second)
+}
+
+// JetStream connects to the stack's nats-server, closing the connection
+// when tb ends.
+func (s *Stack) JetStream(tb testing.TB, opts ...jetstream.JetStreamOpt) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(s.NATSURL, nats.MaxReconnects(-1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// EnvInt returns the environment variable name as a positive number, or
+// def: the default of a size flag that the environment can set too.
+func EnvInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

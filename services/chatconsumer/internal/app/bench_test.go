@@ -192,27 +192,25 @@ var created = workload{
 // joined is n joins of new users spread over benchActivities groups.
 var joined = workload{
 	name: "joined",
-	events: func(n int) []event {
-		out := make([]event, n)
-		for i := range out {
-			out[i] = joinedEvent(benchActivity(i%benchActivities), "u"+strconv.Itoa(i), i)
-		}
-		return out
-	},
-	seed: seedGroups,
+	events: func(n int) []event { return memberEvents(n, joinedEvent) },
+	seed:   seedGroups,
+}
+
+// memberEvents returns n joins or leaves, the i-th of user u<i> in
+// activity i modulo benchActivities.
+func memberEvents(n int, kind func(activityID, userID string, i int) event) []event {
+	out := make([]event, n)
+	for i := range out {
+		out[i] = kind(benchActivity(i%benchActivities), "u"+strconv.Itoa(i), i)
+	}
+	return out
 }
 
 // left is n leaves of members spread over benchActivities groups, each
 // made a member before the run.
 var left = workload{
 	name: "left",
-	events: func(n int) []event {
-		out := make([]event, n)
-		for i := range out {
-			out[i] = leftEvent(benchActivity(i%benchActivities), "u"+strconv.Itoa(i), i)
-		}
-		return out
-	},
+	events: func(n int) []event { return memberEvents(n, leftEvent) },
 	seed: func(b *testing.B, h *handlers.Handlers, n int) {
 		seedGroups(b, h, n)
 		handleAll(b, h, joined.events(n))
