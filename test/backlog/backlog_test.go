@@ -81,12 +81,12 @@ func drain(b *testing.B, n int) {
 	js := s.JetStream(b, jetstream.WithPublishAsyncMaxPending(4096))
 	began := time.Now()
 	publish(b, js, n)
-	b.Logf("published %d activity.created events in %s", n, time.Since(began).Round(time.Millisecond))
+	printf("published %d activity.created events in %s", n, time.Since(began).Round(time.Millisecond))
 
 	b.ResetTimer()
 	start := time.Now()
 	s.Consumer.Start()
-	mem, err := watch(b, s.Consumer, js, n, start, stall)
+	mem, err := watch(printf, s.Consumer, js, n, start, stall)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,6 +102,10 @@ func drain(b *testing.B, n int) {
 	b.ReportMetric(float64(mem.maxRSS)/(1<<20), "max-sampled-RSS-MB")
 	b.ReportMetric(0, "ns/op")
 }
+
+// printf prints a line of progress at once, not when the benchmark ends,
+// so that a long drain shows how it goes.
+func printf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 // activityID names the backlog's i-th activity.
 func activityID(i int) string { return fmt.Sprintf("bl_%07d", i) }
@@ -153,9 +157,10 @@ type memory struct {
 }
 
 // watch samples the consumer's progress and memory every second until it
-// has handled all n events, logging the drain rate every -backlog.every. It
+// has handled all n events, logging the drain rate with logf every
+// -backlog.every. It
 // fails when the consumer exits or handles nothing for stall.
-func watch(tb testing.TB, consumer *hostproc.Proc, js jetstream.JetStream, n int, start time.Time, stall time.Duration) (memory, error) {
+func watch(logf func(format string, args ...any), consumer *hostproc.Proc, js jetstream.JetStream, n int, start time.Time, stall time.Duration) (memory, error) {
 	var mem memory
 	tick := time.NewTicker(min(time.Second, stall/4))
 	defer tick.Stop()
@@ -183,7 +188,7 @@ func watch(tb testing.TB, consumer *hostproc.Proc, js jetstream.JetStream, n int
 			}
 			if left == 0 || now.Sub(lastReport) >= *every {
 				rate := float64(done-reportedDone) / now.Sub(lastReport).Seconds()
-				tb.Logf("%6s %8d handled %8.0f events/s  VmRSS %5.1f MB", now.Sub(start).Round(time.Second), done, rate, float64(status["VmRSS"])/(1<<20))
+				logf("%6s %8d handled %8.0f events/s  VmRSS %5.1f MB", now.Sub(start).Round(time.Second), done, rate, float64(status["VmRSS"])/(1<<20))
 				lastReport, reportedDone = now, done
 			}
 			if left == 0 {

@@ -21,7 +21,7 @@ func TestHarness(t *testing.T) {
 	js := s.JetStream(t)
 
 	publish(t, js, 20)
-	mem, err := watch(t, s.Consumer, js, 20, time.Now(), 30*time.Second)
+	mem, err := watch(t.Logf, s.Consumer, js, 20, time.Now(), 30*time.Second)
 	if err != nil || mem.hwm <= 0 || mem.maxRSS <= 0 {
 		t.Fatalf("drain of 20 events: %+v, %v", mem, err)
 	}
@@ -32,10 +32,10 @@ func TestHarness(t *testing.T) {
 
 	s.Consumer.Stop()
 	publish(t, js, 25) // the first 20 again, dropped as duplicates, and 5 more
-	_, err = watch(t, s.Consumer, js, 25, time.Now(), 30*time.Second)
+	_, err = watch(t.Logf, s.Consumer, js, 25, time.Now(), 30*time.Second)
 	wantErr(t, "a stopped consumer", err, "the consumer exited while draining")
 	// The chat service stands for a consumer that runs but consumes nothing.
-	_, err = watch(t, s.Chat, js, 25, time.Now(), time.Second)
+	_, err = watch(t.Logf, s.Chat, js, 25, time.Now(), time.Second)
 	wantErr(t, "a consumer that consumes nothing", err, "no event handled for 1s: 5 of 25 left")
 
 	if _, err := js.Publish(context.Background(), eventbus.DLQSubject(activityv1.ActivityCreatedSubject, "chat.consumer"), []byte("{}")); err != nil {
