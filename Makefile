@@ -77,9 +77,20 @@ breaking:
 		$(BUF) breaking --against '.git#ref=HEAD~1'; \
 	else echo "buf breaking: no previous commit to compare with"; fi
 
-## bench: the benchmarks behind the README's figures
+## bench: the quick benchmarks behind the README's figures, a few minutes
+## in all: eventbus consume vs raw nats.go, the codecs, the whole pipeline
+## on SQLite (one consumer, and 1, 2 and 4 replicas on the mix), the chat
+## store at 10k memberships and a backlog of 20,000 events drained by the
+## real programs. The README's table gives each larger run's command.
+BENCH := go test -run '^$$' -bench
 bench:
-	go test -run '^$$' -bench . -benchtime 3s ./contracts/eventbus/ ./services/chat/... ./services/chatconsumer/...
+	cd contracts && $(BENCH) Consume -benchtime 20000x ./eventbus/
+	cd contracts && $(BENCH) 'Decode|JSONCodec' -benchtime 20000x ./eventbus/
+	cd test && $(BENCH) JSONCodecEvents -benchtime 20000x ./contract/
+	cd services && $(BENCH) 'Pipeline/sqlite(_half_rate)?$$' -benchtime 20000x ./chatconsumer/internal/app/
+	cd services && $(BENCH) 'Replicas/sqlite/mix/' -benchtime 5000x ./chatconsumer/internal/app/
+	cd services && $(BENCH) Scale -benchtime 5000x ./chat/store/
+	cd test && $(BENCH) Backlog -benchtime 1x ./backlog/
 
 ## fuzz: every fuzz target for FUZZTIME each (CI: the default); longer runs
 ## with e.g. `make fuzz FUZZTIME=60s`. A crasher is saved under the package's

@@ -25,14 +25,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -41,19 +39,13 @@ import (
 	chatv1 "github.com/activitychat/chat/gen/chat/v1"
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 	"github.com/activitychat/chat/test/internal/harness"
+	"github.com/activitychat/chat/test/internal/hostproc"
 )
 
 var (
-	activities = flag.Int("model.activities", envInt("CHAT_MODEL_ACTIVITIES", 150), "how many activities the history has")
+	activities = flag.Int("model.activities", hostproc.EnvInt("CHAT_MODEL_ACTIVITIES", 150), "how many activities the history has")
 	seedFlag   = flag.Uint64("model.seed", 0, "the history's random seed; 0 picks one")
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
 
 // Notice templates: each names its user, so that a notice tells which
 // change it announces.
@@ -158,49 +150,16 @@ func history(rng *rand.Rand, n int) []*activity {
 	return out
 }
 
-// stack is the three programs of one run.
-type stack struct {
-	nats, chat, consumer *proc
-	natsURL, chatURL     string
-	consumerOps          string
-}
-
-func startStack(t *testing.T, driver, dsn string) *stack {
-	bin := binaries(t)
-	natsPort, chatPort, opsPort := freePort(t), freePort(t), freePort(t)
-	s := &stack{
-		natsURL:     "nats://" + addr(natsPort),
-		chatURL:     "http://" + addr(chatPort),
-		consumerOps: "http://" + addr(opsPort),
-	}
-	s.nats = newProc(t, "nats-server", filepath.Join(bin, "nats-server"),
-		"-a", "127.0.0.1", "-p", strconv.Itoa(natsPort), "-js", "-sd", filepath.Join(t.TempDir(), "js"))
-	chatCfg := writeConfig(t, "chat.yaml", map[string]any{
-		"Name": "chat.rpc", "ListenOn": addr(chatPort), "Mode": "dev",
-		"Database": map[string]string{"Driver": driver, "DSN": dsn},
-		"Auth":     map[string]any{"Tokens": []string{}},
-		"Log":      map[string]string{"Level": "warn"},
-	})
-	s.chat = newProc(t, "chat", filepath.Join(bin, "chat"), "-f", chatCfg)
-	consumerCfg := writeConfig(t, "consumer.yaml", map[string]any{
-		"Name": "chat.consumer", "Mode": "dev",
-		"Log":     map[string]string{"Level": "warn"},
-		"ChatRpc": map[string]string{"Endpoint": s.chatURL, "Timeout": "5s"},
-		"Nats":    map[string]string{"Url": s.natsURL},
-		"Messaging": map[string]any{
-			"ServiceName": "chat.consumer", "EnableMetrics": true, "MetricsListenOn": addr(opsPort),
+func startStack(t *testing.T, driver, dsn string) *hostproc.Stack {
+	s := hostproc.StartStack(t, hostproc.StackConfig{
+		Driver: driver, DSN: dsn,
+		Messaging: map[string]any{
 			"Concurrency": 32, "AckWait": "5s",
 			"Retry": map[string]any{"MaxRetries": 5, "InitialInterval": "100ms", "MaxInterval": "1s", "Multiplier": 2, "MaxHold": "10s"},
 		},
-		"Notices": map[string]string{"Created": createdNotice, "Joined": joinedNotice, "Left": leftNotice},
+		Notices: map[string]string{"Created": createdNotice, "Joined": joinedNotice, "Left": leftNotice},
 	})
-	s.consumer = newProc(t, "chatconsumer", filepath.Join(bin, "chatconsumer"), "-f", consumerCfg)
-
-	s.nats.start()
-	s.chat.start()
-	waitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
-	s.consumer.start()
-	waitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
+	s.StartConsumer(t)
 	return s
 }
 
@@ -278,32 +237,24 @@ func run(t *testing.T, driver, dsn string) {
 	t.Logf("%d member events, %d messages in the first phase, %d late created events", events, len(first), len(late))
 
 	s := startStack(t, driver, dsn)
-	nc, err := nats.Connect(s.natsURL, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := s.JetStream(t)
 
 	// Phase one, with the consumer killed and the chat service stopped on
 	// the way.
 	third := len(first) / 3
 	began := time.Now()
 	publishAll(t, js, first[:third])
-	s.consumer.kill()
+	s.Consumer.Kill()
 	publishAll(t, js, first[third:2*third])
-	s.consumer.start()
-	waitHTTP200(t, s.consumerOps+"/readyz", 30*time.Second)
-	s.chat.stop()
+	s.Consumer.Start()
+	hostproc.WaitHTTP200(t, s.ConsumerOps+"/readyz", 30*time.Second)
+	s.Chat.Stop()
 	publishAll(t, js, first[2*third:])
-	waitNotReady(t, s.consumerOps+"/readyz") // the consumer holds while the chat service is down
-	s.chat.start()
-	waitHTTP200(t, s.chatURL+"/readyz", 30*time.Second)
-	s.consumer.kill()
-	s.consumer.start()
+	hostproc.WaitNotReady(t, s.ConsumerOps+"/readyz") // the consumer holds while the chat service is down
+	s.Chat.Start()
+	hostproc.WaitHTTP200(t, s.ChatURL+"/readyz", 30*time.Second)
+	s.Consumer.Kill()
+	s.Consumer.Start()
 	waitQuiet(t, js)
 
 	// Phase two: the late created events, many seconds after their
@@ -312,7 +263,7 @@ func run(t *testing.T, driver, dsn string) {
 	publishAll(t, js, late)
 	waitQuiet(t, js)
 
-	client := chatv1connect.NewChatServiceClient(http.DefaultClient, s.chatURL)
+	client := chatv1connect.NewChatServiceClient(http.DefaultClient, s.ChatURL)
 	harness.Eventually(t, context.Background(), 30*time.Second, "the groups match the model", func(context.Context) error {
 		return checkAll(client, acts, false)
 	})

@@ -96,11 +96,23 @@ func StartChat(t testing.TB) *Chat {
 // for tests that inject failures or delays in front of the real service.
 func StartChatWrapped(t testing.TB, wrap func(http.Handler) http.Handler) *Chat {
 	t.Helper()
+	return startChat(t, chatserver.DatabaseConfig{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "chat.db")}, wrap)
+}
+
+// StartChatOn is StartChat on the database db, for benchmarks that compare
+// SQLite with PostgreSQL.
+func StartChatOn(t testing.TB, db chatserver.DatabaseConfig) *Chat {
+	t.Helper()
+	return startChat(t, db, nil)
+}
+
+func startChat(t testing.TB, db chatserver.DatabaseConfig, wrap func(http.Handler) http.Handler) *Chat {
+	t.Helper()
 	srv, err := chatserver.New(chatserver.Config{
 		Name:     "chat.rpc",
 		ListenOn: "127.0.0.1:0",
 		Mode:     chatserver.ModeDev,
-		Database: chatserver.DatabaseConfig{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "chat.db")},
+		Database: db,
 		Auth:     chatserver.AuthConfig{Tokens: []string{Token}},
 		Log:      chatserver.LogConfig{Level: "warn", Encoding: "plain"},
 	}, nil)
