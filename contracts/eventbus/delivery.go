@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -13,7 +14,7 @@ import (
 // keeps it alive while it waits or runs and never acts on it once the
 // server may have redelivered it.
 type delivery struct {
-	msg  jetstream.Msg
+	msg  pulledMsg // in the delivery, so a delivery is one allocation
 	md   *jetstream.MsgMetadata
 	meta Meta
 
@@ -36,8 +37,8 @@ type delivery struct {
 	due time.Time
 }
 
-func newDelivery(msg jetstream.Msg, now time.Time) *delivery {
-	d := &delivery{msg: msg}
+func newDelivery(msg *nats.Msg, nc *nats.Conn, now time.Time) *delivery {
+	d := &delivery{msg: pulledMsg{msg: msg, nc: nc}}
 	d.progress.Store(now.UnixNano())
 	return d
 }
