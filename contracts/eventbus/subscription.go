@@ -127,7 +127,7 @@ func (s *subscription) expired(d *delivery, now time.Time) bool {
 	return !now.Before(d.expiresAt(s.cfg.ackWait).Add(-s.expiryMargin()))
 }
 
-// run consumes until ctx is done. Then it stops fetching, lets the workers
+// run consumes, through the pull inbox that Run opened, until ctx is done. Then it stops fetching, lets the workers
 // finish what they hold for up to the drain timeout, and gives the parked
 // and held deliveries back to the server. Every goroutine it starts has
 // ended when it returns, except a handler that outlives the drain timeout.
@@ -143,12 +143,6 @@ func (s *subscription) run(ctx context.Context) {
 	s.runners = make([]*runner, s.cfg.concurrency+1)
 	for i := range s.runners {
 		s.runners[i] = &runner{}
-	}
-	for err := s.openInbox(); err != nil; err = s.openInbox() {
-		s.log.Error("cannot subscribe to the pull inbox; retrying", slog.Any("error", err))
-		if sleep(ctx, time.Second); ctx.Err() != nil {
-			return
-		}
 	}
 
 	keepCtx, stopKeeping := context.WithCancel(context.Background())
