@@ -15,11 +15,12 @@ import (
 // server may have redelivered it.
 type delivery struct {
 	msg  pulledMsg // in the delivery, so a delivery is one allocation
-	md   *jetstream.MsgMetadata
+	md   jetstream.MsgMetadata
 	meta Meta
 
 	// progress is when the server's ack-wait clock last started, as Unix
-	// nanoseconds: the arrival, or the last in-progress ack sent.
+	// nanoseconds: the arrival (when a worker or the lot took the
+	// delivery, see received), or the last in-progress ack sent.
 	progress atomic.Int64
 	// keepUntil is, while a handler runs, the Unix nanoseconds until which
 	// the keeper keeps the delivery alive; zero otherwise.
@@ -37,10 +38,17 @@ type delivery struct {
 	due time.Time
 }
 
-func newDelivery(msg *nats.Msg, nc *nats.Conn, now time.Time) *delivery {
-	d := &delivery{msg: pulledMsg{msg: msg, nc: nc}}
-	d.progress.Store(now.UnixNano())
-	return d
+func newDelivery(msg *nats.Msg, nc *nats.Conn) *delivery {
+	return &delivery{msg: pulledMsg{msg: msg, nc: nc}}
+}
+
+// received starts d's ack-wait clock at now, unless it has started: a
+// delivery that goes straight to its worker gets its arrival time from the
+// worker's first clock read, which saves one per message.
+func (d *delivery) received(now time.Time) {
+	if d.progress.Load() == 0 {
+		d.progress.Store(now.UnixNano())
+	}
 }
 
 // expiresAt returns when the server may redeliver d at the earliest, as

@@ -350,7 +350,7 @@ func (s *subscription) receive(m *nats.Msg) *delivery {
 		s.status(m)
 		return nil
 	}
-	d := newDelivery(m, s.nc, time.Now())
+	d := newDelivery(m, s.nc)
 	s.slotMu.Lock()
 	late := s.reserved == 0
 	if !late {
@@ -361,6 +361,7 @@ func (s *subscription) receive(m *nats.Msg) *delivery {
 		s.idle.Store(false)
 	}
 	if late {
+		d.received(time.Now())
 		s.lot.readyNow([]*delivery{d})
 		return nil
 	}

@@ -34,11 +34,20 @@ var (
 
 // Metadata returns the delivery's metadata, from its reply subject.
 func (m *pulledMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	md, err := m.msg.Metadata()
-	if err != nil {
+	out := &jetstream.MsgMetadata{}
+	if err := m.metadata(out); err != nil {
 		return nil, err
 	}
-	out := &jetstream.MsgMetadata{
+	return out, nil
+}
+
+// metadata fills out with the delivery's metadata.
+func (m *pulledMsg) metadata(out *jetstream.MsgMetadata) error {
+	md, err := m.msg.Metadata()
+	if err != nil {
+		return err
+	}
+	*out = jetstream.MsgMetadata{
 		NumDelivered: md.NumDelivered,
 		NumPending:   md.NumPending,
 		Timestamp:    md.Timestamp,
@@ -48,7 +57,7 @@ func (m *pulledMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	}
 	out.Sequence.Stream = md.Sequence.Stream
 	out.Sequence.Consumer = md.Sequence.Consumer
-	return out, nil
+	return nil
 }
 
 func (m *pulledMsg) Data() []byte         { return m.msg.Data }

@@ -186,12 +186,11 @@ func (s *subscription) run(ctx context.Context) {
 // far. It reports false when d is done with: dead-lettered because the
 // delivery backstop or the retry budget is spent, or unreadable.
 func (s *subscription) prepare(d *delivery) bool {
-	md, err := d.msg.Metadata()
-	if err != nil {
+	if err := d.msg.metadata(&d.md); err != nil {
 		s.log.Error("not a JetStream message", slog.Any("error", err))
 		return false
 	}
-	d.md = md
+	md := &d.md
 	d.meta = Meta{
 		Subject:     s.subject, // also for a replay (replay.go)
 		Stream:      md.Stream,
@@ -238,14 +237,20 @@ func (s *subscription) prepare(d *delivery) bool {
 // execute runs one delivery on r and settles its outcome. When probing, an
 // Unavailable result is not held but reported by returning true.
 func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailable bool) {
-	if !d.prepared && !s.prepare(d) {
-		return false
+	start := time.Now()
+	d.received(start)
+	if !d.prepared {
+		if !s.prepare(d) {
+			return false
+		}
+		if d.md.NumDelivered > 1 {
+			start = time.Now() // after reading the failure count
+		}
 	}
 	if !probing && s.gate.hold(d) {
 		s.m.held.Inc()
 		return false
 	}
-	start := time.Now()
 	s.m.inFlight.Inc()
 	d.keepUntil.Store(start.Add(s.cfg.ackWait).UnixNano())
 	r.cur.Store(d)
