@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // delivery is one delivery of a message to this process, from the moment it
@@ -15,7 +14,6 @@ import (
 // server may have redelivered it.
 type delivery struct {
 	msg  pulledMsg // in the delivery, so a delivery is one allocation
-	md   jetstream.MsgMetadata
 	meta Meta
 
 	// progress is when the server's ack-wait clock last started, as Unix

@@ -186,11 +186,11 @@ func (s *subscription) run(ctx context.Context) {
 // far. It reports false when d is done with: dead-lettered because the
 // delivery backstop or the retry budget is spent, or unreadable.
 func (s *subscription) prepare(d *delivery) bool {
-	if err := d.msg.metadata(&d.md); err != nil {
+	var md jetstream.MsgMetadata
+	if err := d.msg.metadata(&md); err != nil {
 		s.log.Error("not a JetStream message", slog.Any("error", err))
 		return false
 	}
-	md := &d.md
 	d.meta = Meta{
 		Subject:     s.subject, // also for a replay (replay.go)
 		Stream:      md.Stream,
@@ -243,7 +243,7 @@ func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailabl
 		if !s.prepare(d) {
 			return false
 		}
-		if d.md.NumDelivered > 1 {
+		if d.meta.Delivery > 1 {
 			start = time.Now() // after reading the failure count
 		}
 	}
@@ -369,7 +369,7 @@ func (s *subscription) deadLetter(d *delivery, start time.Time, kind string, eve
 		Subject:    d.meta.Subject,
 		Stream:     d.meta.Stream,
 		StreamSeq:  d.meta.StreamSeq,
-		Deliveries: d.md.NumDelivered,
+		Deliveries: d.meta.Delivery,
 		Consumer:   d.meta.Consumer,
 		Kind:       kind,
 		Reason:     reason,
