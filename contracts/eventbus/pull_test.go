@@ -2,6 +2,9 @@ package eventbus_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +83,36 @@ func TestLateMessagesAreHandledOnceWhenAWorkerIsFree(t *testing.T) {
 		if started[id].Before(returned["first"]) {
 			t.Errorf("%s ran while the only worker was busy", id)
 		}
+	}
+}
+
+// The runtime acknowledges through its own message type over the pull
+// inbox's messages: a Term reaches the server with its reason, which the
+// server's MSG_TERMINATED advisory carries.
+func TestTermReachesTheServerWithItsReason(t *testing.T) {
+	nc, js := runServer(t)
+	advisories, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventbus.NewRouter(js, eventbus.WithService("svc"), eventbus.WithoutDeadLetters())
+	testpbv1.SubscribePing(r, func(context.Context, *testpbv1.Ping, eventbus.Meta) error {
+		return eventbus.Permanent(errors.New("cannot apply this one"))
+	})
+	startRouter(t, r)
+
+	publish(t, js, "doomed")
+	m, err := advisories.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adv struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(m.Data, &adv); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(adv.Reason, "cannot apply this one") {
+		t.Errorf("terminated with reason %q", adv.Reason)
 	}
 }
