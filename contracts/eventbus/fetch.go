@@ -356,7 +356,11 @@ func (s *subscription) receive(m *nats.Msg) *delivery {
 	if !late {
 		s.reserved--
 	}
+	lastOne := !late && s.reserved == 0
 	s.slotMu.Unlock()
+	if lastOne && s.stopping.Err() != nil {
+		notify(s.freed) // every pull request has ended: endPulls waits for that
+	}
 	if s.idle.Load() {
 		s.idle.Store(false)
 	}
