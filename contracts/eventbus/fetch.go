@@ -36,11 +36,13 @@ const pullGrace = time.Second
 // server's answers come to the workers on one channel: messages, which a
 // worker runs at once, and the status that ends a pull request early (408
 // with the count it did not send, 409, or 503 when the consumer is gone).
-// Nothing the server sends is ever lost to the process: a message for a
-// pull request that the client has given up on (the server lagged, or a
-// status ended the pulls) is still received, kept alive by the keeper in
-// the lot, and run when a worker is free; and the inbox is unsubscribed
-// only at shutdown, once every pull request has ended.
+// Nothing the server sends while the inbox is open is lost to the process:
+// a message for a pull request that the client has given up on (the server
+// lagged, or a status ended the pulls) is still received, kept alive by the
+// keeper in the lot, and run when a worker is free; the inbox channel has
+// room for several times what the pull requests can bring (inboxCapacity);
+// and the inbox is unsubscribed only at shutdown, once every pull request
+// has ended or is a second past its expiry.
 //
 // Prefetch is bounded by free workers. A subscription has cfg.concurrency
 // slots; a slot is taken by a delivery from the moment it is received (or
