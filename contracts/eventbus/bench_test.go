@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync/atomic"
+	"os"
+	"runtime/pprof"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +20,18 @@ import (
 
 // BenchmarkConsume compares the eventbus consume path (decode, validate,
 // typed handler, ack) with raw nats.go consume+ack, on one embedded server
-// with a file store, for the same events: JSON and binary, with the
-// per-event log line off (level warn) and on (info, to io.Discard). Compare
-// the msgs/s metrics.
+// with a file store, for the same events: JSON and binary, at concurrency 1
+// and the default, with the per-event log line off (level warn), and JSON
+// with it on (info, to io.Discard).
+//
+// Every variant is timed from its first message to its last, so neither the
+// consumer's creation nor the router's provisioning counts. Each reports
+// msgs/s and the process's CPU time per message (the embedded server's
+// included), and each eventbus variant its ratio to raw in the same run:
+// ratio (msgs/s) and cpu-ratio (raw's CPU per message over its own), so
+// 1 means as fast as raw nats.go. Set EVENTBUS_BENCH_CPUPROFILE to a file
+// name prefix to profile the timed part of each variant
+// (<prefix>-<variant>.pprof).
 func BenchmarkConsume(b *testing.B) {
 	_, js := runServer(b)
 	ctx := context.Background()
@@ -67,16 +78,8 @@ func BenchmarkConsume(b *testing.B) {
 			b.Fatal("publish timed out")
 		}
 	}
-	// The process's CPU time per message (the embedded server's included)
-	// is reported next to the rate: on a shared machine it varies far
-	// less than wall-clock throughput.
-	var cpuStart time.Duration
-	startCPU := func() { cpuStart = cpuTime(b) }
-	report := func(b *testing.B, elapsed time.Duration) {
-		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-		b.ReportMetric(float64((cpuTime(b)-cpuStart).Nanoseconds())/float64(b.N), "cpu-ns/msg")
-	}
 
+	var raw consumeRate // raw's figures in this run, for the ratios
 	b.Run("raw", func(b *testing.B) {
 		fill(b, b.N)
 		cons, err := js.CreateOrUpdateConsumer(ctx, testpbv1.PingStream, jetstream.ConsumerConfig{
@@ -86,13 +89,12 @@ func BenchmarkConsume(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ResetTimer()
-		startCPU()
-		start := time.Now()
 		it, err := cons.Messages(jetstream.PullMaxMessages(128))
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer it.Stop()
+		w := newConsumeWindow(b, "raw", b.N)
 		for range b.N {
 			msg, err := it.Next()
 			if err != nil {
@@ -101,58 +103,138 @@ func BenchmarkConsume(b *testing.B) {
 			if err := msg.Ack(); err != nil {
 				b.Fatal(err)
 			}
+			w.handled()
 		}
-		report(b, time.Since(start))
-		it.Stop()
+		raw = w.report(b, consumeRate{})
 	})
 
 	for _, v := range []struct {
-		name   string
-		level  slog.Level
-		encode []eventbus.PublishOption
+		name        string
+		level       slog.Level
+		concurrency int // 0: the default
+		encode      []eventbus.PublishOption
 	}{
-		{"eventbus-json", slog.LevelWarn, nil},
-		{"eventbus-proto", slog.LevelWarn, []eventbus.PublishOption{eventbus.WithBinary()}},
-		{"eventbus-json-logged", slog.LevelInfo, nil},
+		{"eventbus-json-c1", slog.LevelWarn, 1, nil},
+		{"eventbus-json", slog.LevelWarn, 0, nil},
+		{"eventbus-proto-c1", slog.LevelWarn, 1, []eventbus.PublishOption{eventbus.WithBinary()}},
+		{"eventbus-proto", slog.LevelWarn, 0, []eventbus.PublishOption{eventbus.WithBinary()}},
+		{"eventbus-json-logged", slog.LevelInfo, 0, nil},
 	} {
-		name, level := v.name, v.level
-		b.Run(name, func(b *testing.B) {
+		b.Run(v.name, func(b *testing.B) {
 			fill(b, b.N, v.encode...)
-			var handled atomic.Int64
-			done := make(chan struct{})
-			n := int64(b.N)
 			r := eventbus.NewRouter(js, eventbus.WithoutDeadLetters(),
-				eventbus.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))))
+				eventbus.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: v.level}))))
+			var opts []eventbus.SubscribeOption
+			if v.concurrency > 0 {
+				opts = append(opts, eventbus.WithConcurrency(v.concurrency))
+			}
+			w := newConsumeWindow(b, v.name, b.N)
 			testpbv1.SubscribePing(r, func(context.Context, *testpbv1.Ping, eventbus.Meta) error {
-				if handled.Add(1) == n {
-					close(done)
-				}
+				w.handled()
 				return nil
-			})
-			b.ResetTimer()
-			startCPU()
-			start := time.Now()
+			}, opts...)
 			rctx, cancel := context.WithCancel(ctx)
 			errc := make(chan error, 1)
 			go func() { errc <- r.Run(rctx) }()
 			select {
-			case <-done:
+			case <-w.done:
 			case err := <-errc:
 				b.Fatalf("router stopped: %v", err)
 			}
-			report(b, time.Since(start))
-			b.StopTimer()
+			w.report(b, raw)
 			cancel()
 			<-errc
 		})
 	}
 }
 
-// cpuTime returns the user and system CPU time this process has used.
-func cpuTime(b *testing.B) time.Duration {
+// consumeRate is what one variant measured.
+type consumeRate struct {
+	perSec   float64 // messages per second
+	cpuPerNs float64 // CPU nanoseconds per message
+}
+
+// consumeWindow times a variant from its first message to its last: the
+// first handled message starts the clock, the CPU count and the profile,
+// the last stops them. It is safe for concurrent handlers.
+type consumeWindow struct {
+	name string
+	n    int
+
+	mu       sync.Mutex
+	count    int
+	start    time.Time
+	cpuStart time.Duration
+	elapsed  time.Duration
+	cpu      time.Duration
+	profile  *os.File
+	done     chan struct{}
+}
+
+func newConsumeWindow(b *testing.B, name string, n int) *consumeWindow {
+	b.StopTimer() // the fill and the set-up are not timed; the window is
+	return &consumeWindow{name: name, n: n, done: make(chan struct{})}
+}
+
+// handled counts one message.
+func (w *consumeWindow) handled() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.count++
+	if w.count == 1 {
+		w.startProfile()
+		w.start, w.cpuStart = time.Now(), processCPU()
+	}
+	if w.count == w.n {
+		w.elapsed, w.cpu = time.Since(w.start), processCPU()-w.cpuStart
+		if w.profile != nil {
+			pprof.StopCPUProfile()
+			_ = w.profile.Close()
+		}
+		close(w.done)
+	}
+}
+
+func (w *consumeWindow) startProfile() {
+	prefix := os.Getenv("EVENTBUS_BENCH_CPUPROFILE")
+	if prefix == "" || w.n < 1000 {
+		return
+	}
+	f, err := os.Create(prefix + "-" + w.name + ".pprof")
+	if err != nil {
+		return
+	}
+	if pprof.StartCPUProfile(f) != nil {
+		_ = f.Close()
+		return
+	}
+	w.profile = f
+}
+
+// report reports the window's figures, and their ratios to raw's unless
+// raw is zero, and returns them.
+func (w *consumeWindow) report(b *testing.B, raw consumeRate) consumeRate {
+	<-w.done
+	msgs := float64(w.n - 1) // the window spans n-1 intervals
+	if msgs < 1 || w.elapsed <= 0 {
+		return consumeRate{}
+	}
+	r := consumeRate{perSec: msgs / w.elapsed.Seconds(), cpuPerNs: float64(w.cpu.Nanoseconds()) / msgs}
+	b.ReportMetric(r.perSec, "msgs/s")
+	b.ReportMetric(r.cpuPerNs, "cpu-ns/msg")
+	if raw.perSec > 0 && r.cpuPerNs > 0 {
+		b.ReportMetric(r.perSec/raw.perSec, "ratio")
+		b.ReportMetric(raw.cpuPerNs/r.cpuPerNs, "cpu-ratio")
+	}
+	b.ReportMetric(0, "ns/op") // the window's figures replace the timer's
+	return r
+}
+
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+		panic(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 )
 
 // delivery is one delivery of a message to this process, from the moment it
@@ -13,12 +13,12 @@ import (
 // keeps it alive while it waits or runs and never acts on it once the
 // server may have redelivered it.
 type delivery struct {
-	msg  jetstream.Msg
-	md   *jetstream.MsgMetadata
+	msg  pulledMsg // in the delivery, so a delivery is one allocation
 	meta Meta
 
 	// progress is when the server's ack-wait clock last started, as Unix
-	// nanoseconds: the arrival, or the last in-progress ack sent.
+	// nanoseconds: the arrival (when a worker or the lot took the
+	// delivery, see received), or the last in-progress ack sent.
 	progress atomic.Int64
 	// keepUntil is, while a handler runs, the Unix nanoseconds until which
 	// the keeper keeps the delivery alive; zero otherwise.
@@ -36,10 +36,17 @@ type delivery struct {
 	due time.Time
 }
 
-func newDelivery(msg jetstream.Msg, now time.Time) *delivery {
-	d := &delivery{msg: msg}
-	d.progress.Store(now.UnixNano())
-	return d
+func newDelivery(msg *nats.Msg, nc *nats.Conn) *delivery {
+	return &delivery{msg: pulledMsg{msg: msg, nc: nc}}
+}
+
+// received starts d's ack-wait clock at now, unless it has started: a
+// delivery that goes straight to its worker gets its arrival time from the
+// worker's first clock read, which saves one per message.
+func (d *delivery) received(now time.Time) {
+	if d.progress.Load() == 0 {
+		d.progress.Store(now.UnixNano())
+	}
 }
 
 // expiresAt returns when the server may redeliver d at the earliest, as

@@ -56,13 +56,20 @@
 //     only, deleted after the final outcome), and dead-letters after
 //     Retry.MaxRetries+1 failures. Holding for an outage, waiting after
 //     NotReady, prefetch, drains, restarts and crashes spend none of it.
-//   - Nothing waits unattended. A subscription fetches only as many
-//     messages as it has free handlers, so no message waits in the process
-//     for a worker. One keeper goroutine per subscription sends in-progress
-//     acks (when a third of the ack wait has passed) for every message the
-//     subscription holds, has parked or is handling, so no wait, probe or
-//     slow handler lets another message's ack wait run out. A parked or
-//     held message holds no handler: the messages behind it flow past it.
+//   - Nothing waits unattended, nothing sent is lost. A subscription pulls
+//     through one inbox of its own, subscribed for the whole run, and asks
+//     only for as many messages as it has free handlers, so a message does
+//     not wait in the process for a worker. The one exception is a late
+//     message: one the server sends for a pull request the subscription no
+//     longer counts on (the server answered more than a second after the
+//     request expired, or a status such as a leader change ended the
+//     requests). It is received all the same and waits for a free handler.
+//     One keeper goroutine per subscription sends in-progress acks (when a
+//     third of the ack wait has passed) for every message the subscription
+//     holds, has parked, has received late or is handling, so no wait,
+//     probe or slow handler lets another message's ack wait run out. A
+//     parked or held message holds no handler: the messages behind it flow
+//     past it.
 //   - Handlers have a deadline. A handler's context ends one ack wait
 //     (WithAckWait) after the call starts, and the runtime keeps the
 //     delivery alive until then, so the server redelivers it no sooner
@@ -91,13 +98,16 @@
 //     If the process dies on that last delivery too, the server's
 //     MAX_DELIVERIES advisory takes the message to the forwarder.
 //
-// Shutdown: when Run's context ends, the router stops fetching, lets running
-// handlers finish for up to the drain timeout (WithDrainTimeout), and gives
-// the parked and held messages back with a Nak (a parked one keeps the rest
-// of its delay), for another replica or the next run. That spends one server
-// delivery towards MaxDeliver and none of the budget. A message the server
-// sends to a pull request after shutdown began comes back after the ack
-// wait, at the same cost.
+// Shutdown: when Run's context ends, the router sends no more pull requests
+// and keeps the inbox until the server has ended those it sent (at most
+// their expiry, 200ms, and a second's grace), handling what they bring. It
+// lets running handlers finish for up to the drain timeout
+// (WithDrainTimeout), and gives the parked, held and late messages back
+// with a Nak (a parked one keeps the rest of its delay), for another replica
+// or the next run. That spends one server delivery towards MaxDeliver and
+// none of the budget. Only a message the server sends after that (a pull
+// request lost with the connection, or answered later than its grace) comes
+// back after the ack wait, at the same cost.
 //
 // # Bounds
 //

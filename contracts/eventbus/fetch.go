@@ -2,9 +2,15 @@ package eventbus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,12 +24,71 @@ const (
 	idleWait  = 200 * time.Millisecond
 )
 
+// pullGrace is how long after a pull request's expiry the fetcher still
+// counts on the server to answer it. After that its slots are given back;
+// should the server still send a message for it, the message is kept all
+// the same (see receive).
+const pullGrace = time.Second
+
+// One inbox for every pull. A subscription subscribes once, for its whole
+// run, to a unique inbox, and sends every pull request (batch = free slots,
+// expires = batchWait or idleWait) with a reply subject under it. The
+// server's answers come to the workers on one channel: messages, which a
+// worker runs at once, and the status that ends a pull request early (408
+// with the count it did not send, 409, or 503 when the consumer is gone).
+// Nothing the server sends while the inbox is open is lost to the process:
+// a message for a pull request that the client has given up on (the server
+// lagged, or a status ended the pulls) is still received, kept alive by the
+// keeper in the lot, and run when a worker is free; the inbox channel has
+// room for several times what the pull requests can bring (inboxCapacity);
+// and the inbox is unsubscribed only at shutdown, once every pull request
+// has ended or is a second past its expiry.
+//
 // Prefetch is bounded by free workers. A subscription has cfg.concurrency
-// slots; a slot is taken by a delivery from the moment it is fetched (or
+// slots; a slot is taken by a delivery from the moment it is received (or
 // taken from the lot) until its worker is done with it or parks it, and by
-// a pull request for every message it may still bring. So no delivery ever
-// waits in this process for a worker: the only deliveries that wait are
-// parked and held ones, and the keeper keeps those alive.
+// a pull request for every message it may still bring (reserved). So no
+// delivery waits in this process for a worker, but a late one: the only
+// deliveries that wait are parked, held and late ones, and the keeper keeps
+// those alive.
+
+// sentPull is a pull request the server may still serve: it asked for n
+// messages and ends, at the latest, at until (its expiry plus pullGrace).
+type sentPull struct {
+	n     int
+	until time.Time
+}
+
+// inboxCapacity is the size of a subscription's inbox channel: nats.go
+// drops what does not fit. What the server sends at once is bounded by the
+// reserved slots (at most concurrency), the statuses (one per pull request)
+// and the late messages; this leaves room for four times that.
+func inboxCapacity(concurrency int) int { return 4*concurrency + 64 }
+
+// openInbox subscribes to the subscription's pull inbox.
+func (s *subscription) openInbox() error {
+	s.nc = s.router.js.Conn()
+	s.nextSubject = apiPrefix(s.router.js.Options()) + "CONSUMER.MSG.NEXT." + s.stream + "." + s.cfg.durable
+	s.replyPrefix = s.nc.NewInbox() + "."
+	s.inbox = make(chan *nats.Msg, inboxCapacity(s.cfg.concurrency))
+	sub, err := s.nc.ChanSubscribe(s.replyPrefix+"*", s.inbox)
+	if err != nil {
+		return err
+	}
+	s.inboxSub = sub
+	return nil
+}
+
+// apiPrefix returns the JetStream API prefix js sends its requests to.
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	}
+	return jetstream.DefaultAPIPrefix
+}
 
 // release gives back n slots and wakes the fetcher when that makes a pull
 // worth sending: the first free slot, or a minimum batch.
@@ -60,6 +125,23 @@ func (s *subscription) acquireAll() int {
 	return n
 }
 
+// unreserve gives back up to n slots reserved by pull requests that the
+// server has ended without sending those messages, and wakes the fetcher.
+func (s *subscription) unreserve(n int) {
+	s.slotMu.Lock()
+	n = min(n, s.reserved)
+	s.reserved -= n
+	s.slotMu.Unlock()
+	s.release(n)
+	notify(s.freed)
+}
+
+func (s *subscription) reservedSlots() int {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	return s.reserved
+}
+
 // minBatch is the smallest pull worth sending at once while the consumer
 // has a backlog: a quarter of the workers. A smaller one waits up to
 // maxHoldBack for more workers to finish.
@@ -67,71 +149,54 @@ func (s *subscription) minBatch() int { return max(1, s.cfg.concurrency/4) }
 
 const maxHoldBack = 2 * time.Millisecond
 
-// maxPulls is how many pull requests a subscription keeps in flight under
-// a backlog, so that the round trip of one overlaps the work on the other's
-// messages.
-const maxPulls = 2
-
-type pullResult struct {
-	n, got int
-	err    error
-}
-
 // fetchLoop hands deliveries to the workers until ctx ends, then waits for
-// its pulls and closes the work channel. Due deliveries from the lot go
-// first; then it pulls as many messages as there are free slots, with up to
-// maxPulls pulls in flight under a backlog and one otherwise. Under a
-// backlog it waits up to maxHoldBack for a minimum batch of free slots, so
-// that it sends fewer, larger pull requests.
+// the pull requests the server may still serve and closes the work channel.
+// Due deliveries from the lot go first; then it asks for as many messages
+// as there are free slots. Under a backlog it waits up to maxHoldBack for a
+// minimum batch of free slots, so that it sends fewer, larger pull
+// requests; without one it keeps one pull request waiting at a time.
 func (s *subscription) fetchLoop(ctx context.Context) {
 	var (
-		backlog  = true
-		inflight int
-		pulled   = make(chan pullResult, maxPulls)
 		heldBack time.Time // when a small pull was first held back
 		holdBack = time.NewTimer(0)
+		expiry   = time.NewTimer(0)
 	)
 	defer holdBack.Stop()
+	defer expiry.Stop()
 	defer close(s.work)
-	defer func() {
-		for ; inflight > 0; inflight-- {
-			<-pulled
-		}
-	}()
+	defer s.endPulls()
 	for ctx.Err() == nil {
+		now := time.Now()
+		s.expirePulls(now)
 		if s.gate.isOpen() {
 			n := s.acquireAll()
 			for _, d := range s.lot.takeReady(n) {
 				s.work <- d
 				n--
 			}
-			limit := 1
-			if backlog {
-				limit = maxPulls
-			}
+			idle := s.idle.Load()
 			switch {
 			case n == 0:
-			case inflight >= limit:
-				s.giveBack(n)
-			case backlog && n < s.minBatch() && (heldBack.IsZero() || time.Since(heldBack) < maxHoldBack):
+			case idle && s.reservedSlots() > 0:
+				s.giveBack(n) // one pull request at a time without a backlog
+			case !idle && n < s.minBatch() && (heldBack.IsZero() || now.Sub(heldBack) < maxHoldBack):
 				// Let more workers finish, for a moment: many small
 				// pulls cost the server more than a few larger ones.
 				s.giveBack(n)
 				if heldBack.IsZero() {
-					heldBack = time.Now()
+					heldBack = now
 					holdBack.Reset(maxHoldBack)
 				}
 			default:
 				heldBack = time.Time{}
-				wait := idleWait
-				if backlog {
-					wait = batchWait
+				wait := batchWait
+				if idle {
+					wait = idleWait
 				}
-				inflight++
-				go func() {
-					got, err := s.fetch(n, wait)
-					pulled <- pullResult{n: n, got: got, err: err}
-				}()
+				if err := s.pull(n, wait, now); err != nil {
+					s.giveBack(n)
+					s.recover(ctx, err)
+				}
 				continue
 			}
 		}
@@ -139,45 +204,224 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		if !s.gate.isOpen() {
 			opened = s.gate.openCh()
 		}
+		s.armExpiry(expiry, now)
 		select {
 		case <-ctx.Done():
 		case <-s.freed:
 		case <-s.lot.signal:
 		case <-opened:
 		case <-holdBack.C:
-		case r := <-pulled:
-			inflight--
-			s.giveBack(r.n - r.got)
-			backlog = r.got > 0
-			if r.err != nil {
-				s.recover(ctx, r.err)
-			}
+		case <-expiry.C:
+		case err := <-s.pullErr:
+			s.recover(ctx, err)
 		}
 	}
 }
 
-// fetch pulls up to n messages, waiting at most wait, and hands them to the
-// workers. It does not give up on the pull request before the server has
-// ended it (with the whole batch, or with its timeout status): a message
-// the server sends to a pull request the client has left is lost to this
-// process and comes back only after the ack wait. Even shutdown waits for
-// the pull, which is short, and its messages are handled.
-//
-// Known gap: nats.go's Fetch itself leaves a pull one second after its
-// expiry when the server has not answered by then. A server that lags by
-// more than that (seen on an overloaded machine) can still send messages to
-// the left pull; they come back after the ack wait. A long-lived inbox for
-// all pulls of a subscription would close this.
-func (s *subscription) fetch(n int, wait time.Duration) (got int, err error) {
-	b, err := s.cons().Fetch(n, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return 0, err
+// pull asks the server for n messages within wait. The slots are reserved
+// before the request leaves, so that its answer always finds them.
+func (s *subscription) pull(n int, wait time.Duration, now time.Time) error {
+	s.slotMu.Lock()
+	s.reserved += n
+	s.slotMu.Unlock()
+	body := strconv.AppendInt(append(s.pullBody[:0], `{"batch":`...), int64(n), 10)
+	body = strconv.AppendInt(append(body, `,"expires":`...), wait.Nanoseconds(), 10)
+	s.pullBody = append(body, '}')
+	// The reply subject carries the batch, for a status that ends the
+	// request before it sent anything.
+	if err := s.nc.PublishRequest(s.nextSubject, s.replyPrefix+strconv.Itoa(n), s.pullBody); err != nil {
+		s.slotMu.Lock()
+		s.reserved -= n
+		s.slotMu.Unlock()
+		return err
 	}
-	for m := range b.Messages() {
-		s.work <- newDelivery(m, time.Now())
-		got++
+	s.pulls = append(s.pulls, sentPull{n: n, until: now.Add(wait + pullGrace)})
+	s.pullsLive += n
+	return nil
+}
+
+// expirePulls forgets the pull requests the server has ended for sure: all
+// of them once no slot is reserved, and those whose expiry and grace have
+// passed. Slots reserved beyond what the remaining requests can bring are
+// given back: they belonged to a request lost with a connection, or one
+// the server answers very late (its messages then arrive late, and are
+// kept all the same).
+func (s *subscription) expirePulls(now time.Time) {
+	i := 0
+	for i < len(s.pulls) && !now.Before(s.pulls[i].until) {
+		s.pullsLive -= s.pulls[i].n
+		i++
 	}
-	return got, b.Error()
+	s.pulls = s.pulls[i:]
+	s.slotMu.Lock()
+	lost := s.reserved - s.pullsLive
+	if lost > 0 {
+		s.reserved = s.pullsLive
+	}
+	if s.reserved == 0 {
+		s.pulls, s.pullsLive = s.pulls[:0], 0
+	}
+	s.slotMu.Unlock()
+	if lost > 0 {
+		s.log.Debug("pull requests unanswered after their expiry; slots given back", slog.Int("slots", lost))
+		s.release(lost)
+	}
+}
+
+// armExpiry sets t to fire when the oldest pull request the server may
+// still serve expires for good.
+func (s *subscription) armExpiry(t *time.Timer, now time.Time) {
+	if len(s.pulls) == 0 {
+		return
+	}
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(max(s.pulls[0].until.Sub(now), 0))
+}
+
+// endPulls waits, at shutdown, until the server has ended every pull
+// request, while the workers still take what it sends, and then
+// unsubscribes the inbox.
+func (s *subscription) endPulls() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		s.expirePulls(now)
+		if s.reservedSlots() == 0 {
+			break
+		}
+		s.armExpiry(t, now)
+		select {
+		case <-s.freed:
+		case <-t.C:
+		}
+	}
+	if err := s.inboxSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		s.log.Warn("cannot unsubscribe the pull inbox", slog.Any("error", err))
+	}
+}
+
+// worker runs deliveries, from the inbox and from the fetcher, until the
+// fetcher closes the work channel; then it takes what is left in the inbox.
+func (s *subscription) worker(r *runner) {
+	for {
+		var d *delivery
+		select {
+		case m := <-s.inbox:
+			d = s.receive(m)
+		case w, ok := <-s.work:
+			if !ok {
+				s.drainInbox(r)
+				return
+			}
+			d = w
+		}
+		if d != nil {
+			s.execute(r, d, false)
+			s.release(1)
+		}
+	}
+}
+
+// drainInbox runs what the inbox still holds after the last pull request.
+func (s *subscription) drainInbox(r *runner) {
+	for {
+		select {
+		case m := <-s.inbox:
+			if d := s.receive(m); d != nil {
+				s.execute(r, d, false)
+				s.release(1)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// receive takes one message from the inbox. A delivery for a reserved slot
+// is returned for the worker to run. A late one, which no slot awaits,
+// waits in the lot for a free worker, kept alive meanwhile. A status is
+// accounted for.
+func (s *subscription) receive(m *nats.Msg) *delivery {
+	if m.Reply == "" {
+		s.status(m)
+		return nil
+	}
+	d := newDelivery(m, s.nc)
+	s.slotMu.Lock()
+	late := s.reserved == 0
+	if !late {
+		s.reserved--
+	}
+	lastOne := !late && s.reserved == 0
+	s.slotMu.Unlock()
+	if lastOne && s.stopping.Err() != nil {
+		notify(s.freed) // every pull request has ended: endPulls waits for that
+	}
+	if s.idle.Load() {
+		s.idle.Store(false)
+	}
+	if late {
+		d.received(time.Now())
+		s.lot.readyNow([]*delivery{d})
+		return nil
+	}
+	return d
+}
+
+// Status headers of the JetStream pull protocol.
+const (
+	headerStatus      = "Status"
+	headerDescription = "Description"
+	headerPendingMsgs = "Nats-Pending-Messages"
+)
+
+// status accounts for a status message on the inbox.
+func (s *subscription) status(m *nats.Msg) {
+	code, desc := m.Header.Get(headerStatus), m.Header.Get(headerDescription)
+	if code == "100" {
+		return // idle heartbeat or flow control: not asked for
+	}
+	if left := m.Header.Get(headerPendingMsgs); left != "" {
+		// The request ended (408 at its expiry, or a 409) with left
+		// messages unsent: the consumer has no more for now.
+		if n, err := strconv.Atoi(left); err == nil {
+			if n > 0 {
+				s.idle.Store(true)
+			}
+			s.unreserve(n)
+			return
+		}
+	}
+	switch {
+	case code == "409" && strings.EqualFold(desc, "Leadership Change"):
+		// Every waiting request is dropped; new ones go to the new leader.
+		s.unreserve(math.MaxInt)
+	case code == "409" && strings.EqualFold(desc, "Consumer Deleted"):
+		s.unreserve(math.MaxInt)
+		s.pullFailed(fmt.Errorf("eventbus: consumer deleted: %s %s", code, desc))
+	default:
+		// The server refused the request as it arrived, so it sent no
+		// message for it: 503 (no responders: the consumer or its
+		// stream is gone), or a 400, 404 or 409 about the request.
+		n, _ := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+		s.unreserve(n)
+		s.pullFailed(fmt.Errorf("eventbus: pull request refused: %s %s", code, desc))
+	}
+}
+
+// pullFailed tells the fetcher that pulls fail, so that it creates the
+// consumer again.
+func (s *subscription) pullFailed(err error) {
+	select {
+	case s.pullErr <- err:
+	default:
+	}
 }
 
 // recover handles a failed pull: the consumer may be gone (deleted by an

@@ -13,14 +13,24 @@ import (
 type handlerContext struct {
 	context.Context // values only: never done
 	deadline        time.Time
+	traceparent     string // the message's, if any: see Value
 
 	once  sync.Once
 	done  chan struct{}
 	timer *time.Timer
 }
 
-func newHandlerContext(values context.Context, deadline time.Time) *handlerContext {
-	return &handlerContext{Context: values, deadline: deadline}
+func newHandlerContext(values context.Context, deadline time.Time, traceparent string) *handlerContext {
+	return &handlerContext{Context: values, deadline: deadline, traceparent: traceparent}
+}
+
+// Value returns the message's traceparent for TraceparentFromContext (one
+// allocation less than context.WithValue), and values' values otherwise.
+func (c *handlerContext) Value(key any) any {
+	if _, ok := key.(traceKey); ok && c.traceparent != "" {
+		return c.traceparent
+	}
+	return c.Context.Value(key)
 }
 
 // Deadline returns the handler's deadline.

@@ -102,7 +102,8 @@ func typedHandler[T proto.Message](ev Event[T], h Handler[T]) handleFunc {
 // Run provisions the streams, consumers and dead-letter plumbing of every
 // subscription and consumes until ctx is done. Then it stops fetching, waits
 // up to the drain timeout for in-flight handlers and returns nil. It returns
-// an error only when provisioning fails.
+// an error only when provisioning fails or the pull inboxes cannot be
+// subscribed to (the connection is closed).
 func (r *Router) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.running {
@@ -117,6 +118,14 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	if err := r.provisionRetrying(ctx); err != nil {
 		return err
+	}
+	for i, s := range subs {
+		if err := s.openInbox(); err != nil {
+			for _, o := range subs[:i] {
+				_ = o.inboxSub.Unsubscribe()
+			}
+			return fmt.Errorf("eventbus: pull inbox of %s: %w", s.subject, err)
+		}
 	}
 	r.mu.Lock()
 	r.provisioned = true

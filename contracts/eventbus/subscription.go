@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )
@@ -46,12 +48,24 @@ type subscription struct {
 	m        *subMetrics
 	log      *slog.Logger
 
-	work    chan *delivery // deliveries for the workers; never blocks, see fetch.go
-	slotMu  sync.Mutex
-	free    int           // free slots, guarded by slotMu
-	freed   chan struct{} // a slot was released
-	runners []*runner     // the workers, then the probe
-	wg      sync.WaitGroup
+	// The pull inbox and the slots; see fetch.go.
+	nc          *nats.Conn
+	nextSubject string             // the consumer's pull request subject
+	replyPrefix string             // the inbox; a pull's reply subject is under it
+	inbox       chan *nats.Msg     // what the server sends to the inbox
+	inboxSub    *nats.Subscription // the inbox's subscription
+	work        chan *delivery     // deliveries from the lot for the workers; never blocks
+	slotMu      sync.Mutex
+	free        int           // free slots, guarded by slotMu
+	reserved    int           // slots reserved by pull requests, guarded by slotMu
+	freed       chan struct{} // a slot was released
+	idle        atomic.Bool   // the last pull request expired unfilled: no backlog
+	pullErr     chan error    // a status said that pulls fail
+	pulls       []sentPull    // the fetcher's: pull requests the server may still serve
+	pullsLive   int           // the fetcher's: messages those may still bring
+	pullBody    []byte        // the fetcher's: pull request buffer
+	runners     []*runner     // the workers, then the probe
+	wg          sync.WaitGroup
 }
 
 func (s *subscription) cons() jetstream.Consumer {
@@ -113,7 +127,7 @@ func (s *subscription) expired(d *delivery, now time.Time) bool {
 	return !now.Before(d.expiresAt(s.cfg.ackWait).Add(-s.expiryMargin()))
 }
 
-// run consumes until ctx is done. Then it stops fetching, lets the workers
+// run consumes, through the pull inbox that Run opened, until ctx is done. Then it stops fetching, lets the workers
 // finish what they hold for up to the drain timeout, and gives the parked
 // and held deliveries back to the server. Every goroutine it starts has
 // ended when it returns, except a handler that outlives the drain timeout.
@@ -125,6 +139,7 @@ func (s *subscription) run(ctx context.Context) {
 	s.work = make(chan *delivery, s.cfg.concurrency)
 	s.free = s.cfg.concurrency
 	s.freed = make(chan struct{}, 1)
+	s.pullErr = make(chan error, 1)
 	s.runners = make([]*runner, s.cfg.concurrency+1)
 	for i := range s.runners {
 		s.runners[i] = &runner{}
@@ -135,12 +150,7 @@ func (s *subscription) run(ctx context.Context) {
 	keeper.Go(func() { s.keep(keepCtx) })
 
 	for _, r := range s.runners[:s.cfg.concurrency] {
-		s.wg.Go(func() {
-			for d := range s.work {
-				s.execute(r, d, false)
-				s.release(1)
-			}
-		})
+		s.wg.Go(func() { s.worker(r) })
 	}
 	s.fetchLoop(ctx)
 
@@ -176,12 +186,11 @@ func (s *subscription) run(ctx context.Context) {
 // far. It reports false when d is done with: dead-lettered because the
 // delivery backstop or the retry budget is spent, or unreadable.
 func (s *subscription) prepare(d *delivery) bool {
-	md, err := d.msg.Metadata()
-	if err != nil {
+	var md jetstream.MsgMetadata
+	if err := d.msg.metadata(&md); err != nil {
 		s.log.Error("not a JetStream message", slog.Any("error", err))
 		return false
 	}
-	d.md = md
 	d.meta = Meta{
 		Subject:     s.subject, // also for a replay (replay.go)
 		Stream:      md.Stream,
@@ -228,14 +237,20 @@ func (s *subscription) prepare(d *delivery) bool {
 // execute runs one delivery on r and settles its outcome. When probing, an
 // Unavailable result is not held but reported by returning true.
 func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailable bool) {
-	if !d.prepared && !s.prepare(d) {
-		return false
+	start := time.Now()
+	d.received(start)
+	if !d.prepared {
+		if !s.prepare(d) {
+			return false
+		}
+		if d.meta.Delivery > 1 {
+			start = time.Now() // after reading the failure count
+		}
 	}
 	if !probing && s.gate.hold(d) {
 		s.m.held.Inc()
 		return false
 	}
-	start := time.Now()
 	s.m.inFlight.Inc()
 	d.keepUntil.Store(start.Add(s.cfg.ackWait).UnixNano())
 	r.cur.Store(d)
@@ -250,7 +265,7 @@ func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailabl
 		// applied, and the redelivery, if any, is idempotent.
 		_ = d.msg.Ack()
 		s.forgetFailures(d)
-		s.finish(outcomeAck, start, d, event, nil)
+		s.record(outcomeAck, now.Sub(start), d, event, nil)
 		return false
 	}
 	if s.expired(d, now) {
@@ -354,7 +369,7 @@ func (s *subscription) deadLetter(d *delivery, start time.Time, kind string, eve
 		Subject:    d.meta.Subject,
 		Stream:     d.meta.Stream,
 		StreamSeq:  d.meta.StreamSeq,
-		Deliveries: d.md.NumDelivered,
+		Deliveries: d.meta.Delivery,
 		Consumer:   d.meta.Consumer,
 		Kind:       kind,
 		Reason:     reason,
@@ -390,13 +405,9 @@ func (s *subscription) call(d *delivery, start time.Time) (event proto.Message, 
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	values := context.Background()
-	if d.meta.Traceparent != "" {
-		values = ContextWithTraceparent(values, d.meta.Traceparent)
-	}
-	ctx := newHandlerContext(values, start.Add(s.cfg.ackWait))
+	ctx := newHandlerContext(context.Background(), start.Add(s.cfg.ackWait), d.meta.Traceparent)
 	defer ctx.release()
-	return s.handle(ctx, d.msg, &d.meta)
+	return s.handle(ctx, &d.msg, &d.meta)
 }
 
 // probe runs while the gate is closed: it probes the dependency with one
@@ -432,7 +443,11 @@ func (s *subscription) probe() {
 
 // finish records one settled delivery in metrics and the log.
 func (s *subscription) finish(outcome string, start time.Time, d *delivery, event proto.Message, err error) {
-	dur := time.Since(start)
+	s.record(outcome, time.Since(start), d, event, err)
+}
+
+// record records one delivery settled after dur in metrics and the log.
+func (s *subscription) record(outcome string, dur time.Duration, d *delivery, event proto.Message, err error) {
 	s.m.handled[outcome].Inc()
 	s.m.duration[outcome].Observe(dur.Seconds())
 	level := slog.LevelInfo

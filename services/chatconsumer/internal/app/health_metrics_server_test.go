@@ -91,8 +91,11 @@ func TestOperationsEndpoints(t *testing.T) {
 	if _, err := s.js.Publish(context.Background(), "activity.member.joined", []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
+	poisoned := `messaging_handler_errors_total{outcome="dead_letter",subject="activity.member.joined"}`
 	testwait.Eventually(t, 10*time.Second, func() error {
-		if s.deadLetterCount(t) != 1 {
+		// The metrics move once the stored dead letter's message is
+		// terminated, a moment after the DLQ shows it.
+		if s.deadLetterCount(t) != 1 || value(scrape(), poisoned) != "1" {
 			return testwait.ErrNotYet
 		}
 		return nil
@@ -114,7 +117,6 @@ func TestOperationsEndpoints(t *testing.T) {
 	if v := value(first, created); v != "1" {
 		t.Errorf("%s = %q, want 1", created, v)
 	}
-	poisoned := `messaging_handler_errors_total{outcome="dead_letter",subject="activity.member.joined"}`
 	if v := value(first, poisoned); v != "1" {
 		t.Errorf("%s = %q, want 1", poisoned, v)
 	}

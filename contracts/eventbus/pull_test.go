@@ -1,0 +1,118 @@
+package eventbus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/activitychat/chat/contracts/eventbus"
+	testpbv1 "github.com/activitychat/chat/contracts/internal/testpb/v1"
+)
+
+// Messages the server sends for a pull request the subscription no longer
+// counts on (it gave the request up, or a status ended the pulls) arrive
+// late, with no slot waiting for them. They are neither lost nor run beyond
+// the concurrency: they wait, kept alive, until a worker is free, and are
+// then handled once, on their first delivery, and acknowledged.
+func TestLateMessagesAreHandledOnceWhenAWorkerIsFree(t *testing.T) {
+	_, js := runServer(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var (
+		mu       sync.Mutex
+		started  = map[string]time.Time{}
+		returned = map[string]time.Time{}
+		delivery = map[string][]uint64{}
+	)
+	h := func(_ context.Context, ev *testpbv1.Ping, meta eventbus.Meta) error {
+		id := ev.GetId()
+		mu.Lock()
+		started[id] = time.Now()
+		delivery[id] = append(delivery[id], meta.Delivery)
+		mu.Unlock()
+		if id == "first" {
+			<-release
+		}
+		mu.Lock()
+		returned[id] = time.Now()
+		mu.Unlock()
+		return nil
+	}
+	r := eventbus.NewRouter(js, eventbus.WithService("svc"), eventbus.WithConcurrency(1))
+	testpbv1.SubscribePing(r, h)
+	startRouter(t, r)
+
+	publish(t, js, "first")
+	eventually(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !started["first"].IsZero()
+	})
+	// The only worker is busy and no slot is free: the subscription sends
+	// no pull request, and these come only through the unreserved one.
+	publish(t, js, "late-1", "late-2")
+	if err := eventbus.PullUnreserved(r, testpbv1.PingSubject, 2); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, testpbv1.PingStream, "svc-eventbus_test_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { // all three are with the process
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 3 && info.NumPending == 0
+	})
+	close(release)
+
+	eventually(t, 5*time.Second, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range []string{"first", "late-1", "late-2"} {
+		if got := delivery[id]; len(got) != 1 || got[0] != 1 {
+			t.Errorf("%s: deliveries handled %v, want [1]", id, got)
+		}
+	}
+	for _, id := range []string{"late-1", "late-2"} {
+		if started[id].Before(returned["first"]) {
+			t.Errorf("%s ran while the only worker was busy", id)
+		}
+	}
+}
+
+// The runtime acknowledges through its own message type over the pull
+// inbox's messages: a Term reaches the server with its reason, which the
+// server's MSG_TERMINATED advisory carries.
+func TestTermReachesTheServerWithItsReason(t *testing.T) {
+	nc, js := runServer(t)
+	advisories, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventbus.NewRouter(js, eventbus.WithService("svc"), eventbus.WithoutDeadLetters())
+	testpbv1.SubscribePing(r, func(context.Context, *testpbv1.Ping, eventbus.Meta) error {
+		return eventbus.Permanent(errors.New("cannot apply this one"))
+	})
+	startRouter(t, r)
+
+	publish(t, js, "doomed")
+	m, err := advisories.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adv struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(m.Data, &adv); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(adv.Reason, "cannot apply this one") {
+		t.Errorf("terminated with reason %q", adv.Reason)
+	}
+}
