@@ -139,23 +139,35 @@ func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait fun
 	return release, wg.Wait
 }
 
-// queued returns how many requests wait in w's queue.
-func queued(w *sqliteWriter) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.queue)
+// waitQueued waits until n requests wait in w's queue.
+func waitQueued(t *testing.T, w *sqliteWriter, n int) {
+	t.Helper()
+	testwait.Eventually(t, 10*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.queue) != n {
+			return fmt.Errorf("%d requests queued, want %d", len(w.queue), n)
+		}
+		return nil
+	})
+}
+
+// openFileSQLite opens the SQLite store on a file in t's directory.
+func openFileSQLite(t *testing.T) *sqliteStore {
+	t.Helper()
+	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.(*sqliteStore)
 }
 
 // TestSQLiteWriterGathersQueuedRequests checks that the requests that
 // queue while the writer is busy are committed together, in one
 // transaction, each with its own outcome.
 func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqliteStore)
+	s := openFileSQLite(t)
+	defer s.Close()
 	release, wait := blockWriter(t, s.writer)
 
 	const n = 8
@@ -175,12 +187,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 			})
 		})
 	}
-	testwait.Eventually(t, 10*time.Second, func() error {
-		if q := queued(s.writer); q != n {
-			return fmt.Errorf("%d requests queued, want %d", q, n)
-		}
-		return nil
-	})
+	waitQueued(t, s.writer, n)
 	close(release)
 	wait()
 	wg.Wait()
@@ -205,12 +212,8 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 // ends while it waits in the queue returns the context's error at once
 // and never runs.
 func TestSQLiteWriterAbandonedRequest(t *testing.T) {
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqliteStore)
+	s := openFileSQLite(t)
+	defer s.Close()
 	release, wait := blockWriter(t, s.writer)
 	defer wait()
 	defer close(release)
@@ -223,12 +226,7 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 			return nil
 		})
 	}()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		if queued(s.writer) != 1 {
-			return testwait.ErrNotYet
-		}
-		return nil
-	})
+	waitQueued(t, s.writer, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("abandoned request: %v, want context.Canceled", err)
@@ -238,24 +236,15 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 // TestSQLiteWriterClosed checks that Close answers the requests queued
 // before it and fails the later ones.
 func TestSQLiteWriterClosed(t *testing.T) {
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := st.(*sqliteStore)
+	s := openFileSQLite(t)
 	release, wait := blockWriter(t, s.writer)
 	queuedDone := make(chan error, 1)
 	go func() {
 		queuedDone <- s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil })
 	}()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		if queued(s.writer) != 1 {
-			return testwait.ErrNotYet
-		}
-		return nil
-	})
+	waitQueued(t, s.writer, 1)
 	closed := make(chan error, 1)
-	go func() { closed <- st.Close() }()
+	go func() { closed <- s.Close() }()
 	testwait.Eventually(t, 10*time.Second, func() error {
 		s.writer.mu.Lock()
 		defer s.writer.mu.Unlock()
