@@ -20,7 +20,7 @@ func TestTimeOrderedIDs(t *testing.T) {
 	if first == same {
 		t.Errorf("two ids alike: %s", first)
 	}
-	if !(first < later && same < later) {
+	if first >= later || same >= later {
 		t.Errorf("ids do not sort in time order: %s, %s, then %s", first, same, later)
 	}
 	for _, id := range []string{first, later, newGroupID()} {
