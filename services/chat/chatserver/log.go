@@ -23,9 +23,15 @@ func logInterceptor(logger *slog.Logger) connect.Interceptor {
 			if err != nil {
 				code = connect.CodeOf(err).String()
 			}
-			args := []any{"procedure", req.Spec().Procedure, "code", code, "duration", time.Since(start), "peer", req.Peer().Addr}
 			var ce *connect.Error
-			if err != nil && errors.As(err, &ce) && serverFault(ce.Code()) {
+			fault := err != nil && errors.As(err, &ce) && serverFault(ce.Code())
+			if !fault && !logger.Enabled(ctx, slog.LevelDebug) {
+				// Build the line only when it is written: most calls
+				// succeed and debug is off in production.
+				return res, err
+			}
+			args := []any{"procedure", req.Spec().Procedure, "code", code, "duration", time.Since(start), "peer", req.Peer().Addr}
+			if fault {
 				logger.WarnContext(ctx, "rpc failed", append(args, "error", err)...)
 			} else {
 				logger.DebugContext(ctx, "rpc", args...)

@@ -93,7 +93,9 @@ func OpenSQLite(ctx context.Context, dsn string) (Store, error) {
 		ckpt.SetMaxOpenConns(1)
 		s.ckpt = ckpt
 	}
-	s.writer = newSQLiteWriter(w, ckpt)
+	if s.writer, err = newSQLiteWriter(ctx, w, ckpt); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	return s, nil
 }
 
@@ -258,11 +260,12 @@ const (
 )
 
 // sqliteNotice stores a membership notice: ?1 message id, ?2 group, ?3
-// text, ?4 recipient, ?5 key, ?6 time.
+// text, ?4 recipient, ?5 key, ?6 time. It has no RETURNING clause, which
+// would make SQLite collect the row in a temporary table: whether it stored
+// a message is its count of changed rows.
 var sqliteNotice = `INSERT INTO messages (message_id, group_id, text, recipient_user_id, system, idempotency_key, created_at)
 		SELECT ?1, g.group_id, ` + noticeTextSQL("?3") + `, ?4, 1, ?5, ?6 FROM groups g WHERE g.group_id = ?2
-		ON CONFLICT (group_id, idempotency_key) DO NOTHING
-		RETURNING seq`
+		ON CONFLICT (group_id, idempotency_key) DO NOTHING`
 
 // sqliteMembershipUpsert returns the upsert described in membership.go, for
 // a group named by column: ?1 group, ?2 user, ?3 and ?4 event time.
@@ -416,15 +419,15 @@ func (s *sqliteStore) storeNotice(ctx context.Context, tx *sql.Tx, groupID, user
 	if n.Text == "" {
 		return false, nil
 	}
-	var seq int64
-	err := tx.StmtContext(ctx, s.notice).QueryRowContext(ctx, newMessageID(), groupID, n.Text, userID, nullKey(n.IdempotencyKey), now().UnixMicro()).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+	res, err := tx.StmtContext(ctx, s.notice).ExecContext(ctx, newMessageID(), groupID, n.Text, userID, nullKey(n.IdempotencyKey), now().UnixMicro())
 	if err != nil {
 		return false, sqliteErr(err)
 	}
-	return true, nil
+	stored, err := res.RowsAffected()
+	if err != nil {
+		return false, sqliteErr(err)
+	}
+	return stored == 1, nil
 }
 
 func (s *sqliteStore) AddMember(ctx context.Context, e MembershipEvent) (MembershipChange, error) {
@@ -639,10 +642,10 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqliteStore) Close() error {
-	if s.writer != nil {
-		s.writer.close()
-	}
 	var errs []error
+	if s.writer != nil {
+		errs = append(errs, s.writer.close())
+	}
 	stmts := []*sql.Stmt{s.send, s.pending, s.notice, s.groupByID}
 	stmts = append(append(append(stmts, s.join[:]...), s.leave[:]...), s.memberState[:]...)
 	for _, stmt := range stmts {

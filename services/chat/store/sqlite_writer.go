@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,51 +20,112 @@ var errStoreClosed = errors.New("store: closed")
 
 // writeRequest is one write waiting for the SQLite writer. run does the
 // request's statements in the writer's transaction; done receives its
-// outcome once the transaction is committed (or failed).
+// outcome once the transaction is committed (or failed). state tells
+// whether the writer took the request or its caller gave up on it first.
 type writeRequest struct {
-	ctx  context.Context
-	run  func(ctx context.Context, tx *sql.Tx) error
-	done chan error
+	ctx   context.Context
+	run   func(ctx context.Context, tx *sql.Tx) error
+	done  chan error
+	state atomic.Int32
 }
 
-// sqliteWriter is the one goroutine that writes to a SQLite database. It
-// takes whatever requests are waiting when it becomes free (at most
-// maxWriteBatch, never waiting for more), runs each one inside a SAVEPOINT
-// of one transaction and commits them together: one commit (and one WAL
-// sync point) for many requests, and the writer connection is held only by
-// this goroutine, never across a caller's scheduling. A request whose
-// statements fail is rolled back to its savepoint and gets its own error;
-// the others of its batch are unaffected.
+// States of a writeRequest.
+const (
+	requestQueued    = 0
+	requestTaken     = 1
+	requestAbandoned = 2
+)
+
+// take marks r as taken by the writer; it reports false when the caller
+// has abandoned it.
+func (r *writeRequest) take() bool { return r.state.CompareAndSwap(requestQueued, requestTaken) }
+
+// sqliteWriter is the one goroutine that writes to a SQLite database.
+// Callers append their requests to a queue; the writer takes all that are
+// waiting when it becomes free (at most maxWriteBatch), runs each one
+// inside a SAVEPOINT of one transaction and commits them together: one
+// commit (and one set of WAL frames) for many requests, and the writer
+// connection is held only by this goroutine, never across a caller's
+// scheduling. A request whose statements fail is rolled back to its
+// savepoint and gets its own error; the others of its batch are
+// unaffected.
+//
+// Before it commits a batch the writer yields the processor while that
+// brings more requests: a caller that is runnable but has not been
+// scheduled yet (typically one the previous commit just answered) joins
+// this batch instead of making the next commit on its own. When nothing
+// else is runnable the yield returns at once, so an idle service pays
+// nothing for it.
 type sqliteWriter struct {
-	db      *sql.DB
-	reqs    chan *writeRequest
+	db *sql.DB
+
+	mu     sync.Mutex
+	queue  []*writeRequest // guarded by mu
+	closed bool            // guarded by mu
+	wake   chan struct{}   // capacity 1: the queue is not empty
+
 	quit    chan struct{}
 	stopped chan struct{}
 
+	// savepoint, rollbackTo and release are the statements around each
+	// request of a batch, prepared once.
+	savepoint, rollbackTo, release *sql.Stmt
+
 	// ckpt, when not nil, is a connection of its own that checkpoints the
-	// WAL after commits (at most every checkpointEvery), so the writer
-	// seldom reaches SQLite's automatic checkpoint, which copies pages and
-	// syncs inside a commit. dirty tells it that the writer committed.
+	// WAL after commits (at most every checkpointEvery). Under load it
+	// keeps the checkpointed part of the WAL close behind the writer, so
+	// that SQLite's automatic checkpoint, which the writer runs inside a
+	// commit when the WAL reaches 1000 pages (copying pages and syncing
+	// the database file while every request waits), finds little left to
+	// copy. dirty tells it that the writer committed.
 	ckpt        *sql.DB
 	dirty       chan struct{}
 	ckptStopped chan struct{}
 }
 
-// checkpointEvery is the least time between two background checkpoints.
-const checkpointEvery = 100 * time.Millisecond
+// maxGatherYields bounds how many times the writer yields to gather one
+// batch.
+const maxGatherYields = 4
 
-// newSQLiteWriter starts the writer of db and, when ckpt is not nil, its
-// checkpointer.
-func newSQLiteWriter(db, ckpt *sql.DB) *sqliteWriter {
-	w := &sqliteWriter{db: db, reqs: make(chan *writeRequest), quit: make(chan struct{}), stopped: make(chan struct{}),
+// checkpointEvery is the least time between two background checkpoints:
+// short, so that they keep up with the writer (a checkpoint at 100 ms
+// intervals fell behind by several automatic checkpoints), but not zero,
+// so that one checkpoint copies the pages of a few commits at once.
+const checkpointEvery = 2 * time.Millisecond
+
+// newSQLiteWriter prepares the writer's statements on db and starts the
+// writer and, when ckpt is not nil, its checkpointer.
+func newSQLiteWriter(ctx context.Context, db, ckpt *sql.DB) (*sqliteWriter, error) {
+	w := &sqliteWriter{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{}),
 		ckpt: ckpt, dirty: make(chan struct{}, 1), ckptStopped: make(chan struct{})}
+	for stmt, query := range map[**sql.Stmt]string{
+		&w.savepoint:  `SAVEPOINT request`,
+		&w.rollbackTo: `ROLLBACK TO request`,
+		&w.release:    `RELEASE request`,
+	} {
+		var err error
+		if *stmt, err = db.PrepareContext(ctx, query); err != nil {
+			return nil, errors.Join(fmt.Errorf("open sqlite: prepare: %w", err), w.closeStmts())
+		}
+	}
 	go w.loop()
 	if ckpt != nil {
 		go w.checkpoints()
 	} else {
 		close(w.ckptStopped)
 	}
-	return w
+	return w, nil
+}
+
+// closeStmts closes the writer's prepared statements.
+func (w *sqliteWriter) closeStmts() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{w.savepoint, w.rollbackTo, w.release} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkpoints runs a passive checkpoint (one that never blocks the writer
@@ -94,30 +158,53 @@ func (w *sqliteWriter) checkpoints() {
 // the commit's. fn's results are valid only when do returns nil. fn runs on
 // the writer goroutine with a context that is not cancelled: cancelling a
 // statement would roll back the whole batch, so a request whose ctx ends
-// before it starts is skipped instead.
+// before the writer takes it is abandoned instead.
 func (w *sqliteWriter) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := &writeRequest{ctx: ctx, run: fn, done: make(chan error, 1)}
-	select {
-	case w.reqs <- r:
-	case <-w.quit:
-		return errStoreClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	// Once taken, a request is always answered, and promptly: it may be
-	// committed, so the caller waits for the outcome even when ctx ends.
-	return <-r.done
+	r := &writeRequest{ctx: ctx, run: fn, done: make(chan error, 1)}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return errStoreClosed
+	}
+	w.queue = append(w.queue, r)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(requestQueued, requestAbandoned) {
+			return ctx.Err()
+		}
+		// Taken: it may be committed, so the caller waits for the
+		// outcome, which comes promptly.
+		return <-r.done
+	}
 }
 
-// close stops the writer after its current batch.
-func (w *sqliteWriter) close() {
-	select {
-	case <-w.quit:
-	default:
+// close stops the writer once the requests queued so far are done; later
+// ones fail with errStoreClosed.
+func (w *sqliteWriter) close() error {
+	w.mu.Lock()
+	already := w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if !already {
 		close(w.quit)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 	<-w.stopped
 	<-w.ckptStopped
+	return w.closeStmts()
 }
 
 func (w *sqliteWriter) loop() {
@@ -125,20 +212,12 @@ func (w *sqliteWriter) loop() {
 	batch := make([]*writeRequest, 0, maxWriteBatch)
 	errs := make([]error, 0, maxWriteBatch)
 	for {
-		select {
-		case r := <-w.reqs:
-			batch = append(batch[:0], r)
-		case <-w.quit:
+		var ok bool
+		if batch, ok = w.gather(batch[:0]); !ok {
 			return
 		}
-	fill:
-		for len(batch) < maxWriteBatch {
-			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
+		if len(batch) == 0 {
+			continue
 		}
 		errs = w.commit(batch, errs[:0])
 		select {
@@ -150,6 +229,47 @@ func (w *sqliteWriter) loop() {
 			batch[i] = nil
 		}
 	}
+}
+
+// gather waits for requests and returns the next batch, the requests its
+// callers have not abandoned; ok is false when the writer is closed and
+// nothing is left to do.
+func (w *sqliteWriter) gather(batch []*writeRequest) (_ []*writeRequest, ok bool) {
+	for {
+		n, closed := w.takeQueued(&batch)
+		if n > 0 {
+			break
+		}
+		if closed {
+			return batch, false
+		}
+		<-w.wake
+	}
+	for range maxGatherYields {
+		runtime.Gosched()
+		if n, _ := w.takeQueued(&batch); n == 0 {
+			break
+		}
+	}
+	return batch, true
+}
+
+// takeQueued moves the queued requests, up to maxWriteBatch in the batch,
+// to *batch, skipping abandoned ones. It returns how many it took from the
+// queue and whether the writer is closed.
+func (w *sqliteWriter) takeQueued(batch *[]*writeRequest) (n int, closed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = min(len(w.queue), maxWriteBatch-len(*batch))
+	for _, r := range w.queue[:n] {
+		if r.take() {
+			*batch = append(*batch, r)
+		}
+	}
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return n, w.closed
 }
 
 // commit runs batch in one transaction and returns each request's error.
@@ -195,18 +315,18 @@ func (w *sqliteWriter) commit(batch []*writeRequest, errs []error) []error {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
+		if _, err := tx.StmtContext(ctx, w.savepoint).ExecContext(ctx); err != nil {
 			return fail(err)
 		}
 		if err := r.run(context.WithoutCancel(r.ctx), tx); err != nil {
 			errs[i] = err
 			// Some errors (SQLITE_FULL, IOERR, BUSY) end the transaction;
 			// then ROLLBACK TO fails and the whole batch fails with it.
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {
+			if _, rerr := tx.StmtContext(ctx, w.rollbackTo).ExecContext(ctx); rerr != nil {
 				return fail(fmt.Errorf("%w (after %w)", rerr, err))
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE request`); err != nil {
+		if _, err := tx.StmtContext(ctx, w.release).ExecContext(ctx); err != nil {
 			return fail(err)
 		}
 		ran++

@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestSQLiteWriterBatch commits one batch of requests, some of which fail
@@ -112,4 +116,152 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// blockWriter submits a request that holds the writer until release is
+// closed, and returns once the writer runs it, so that later requests
+// queue behind it. wait waits for the blocking request's outcome.
+func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait func()) {
+	t.Helper()
+	release, running := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := w.do(context.Background(), func(context.Context, *sql.Tx) error {
+			close(running)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Errorf("blocking request: %v", err)
+		}
+	})
+	<-running
+	return release, wg.Wait
+}
+
+// waitQueued waits until n requests wait in w's queue.
+func waitQueued(t *testing.T, w *sqliteWriter, n int) {
+	t.Helper()
+	testwait.Eventually(t, 10*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.queue) != n {
+			return fmt.Errorf("%d requests queued, want %d", len(w.queue), n)
+		}
+		return nil
+	})
+}
+
+// openFileSQLite opens the SQLite store on a file in t's directory.
+func openFileSQLite(t *testing.T) *sqliteStore {
+	t.Helper()
+	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.(*sqliteStore)
+}
+
+// TestSQLiteWriterGathersQueuedRequests checks that the requests that
+// queue while the writer is busy are committed together, in one
+// transaction, each with its own outcome.
+func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
+	s := openFileSQLite(t)
+	defer s.Close()
+	release, wait := blockWriter(t, s.writer)
+
+	const n = 8
+	txs := make([]*sql.Tx, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.writer.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+				txs[i] = tx
+				if i == 3 {
+					return errors.New("request 3 fails")
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO groups (group_id, activity_id, name, owner_id, created_at) VALUES (?1, ?1, 'g', 'o', 0)`,
+					fmt.Sprintf("grp_%d", i))
+				return err
+			})
+		})
+	}
+	waitQueued(t, s.writer, n)
+	close(release)
+	wait()
+	wg.Wait()
+	for i := range n {
+		if txs[i] != txs[0] {
+			t.Errorf("request %d ran in another transaction than request 0", i)
+		}
+		if (errs[i] != nil) != (i == 3) {
+			t.Errorf("request %d: %v", i, errs[i])
+		}
+	}
+	var stored int
+	if err := s.r.QueryRow(`SELECT count(*) FROM groups`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != n-1 {
+		t.Errorf("%d groups stored, want %d", stored, n-1)
+	}
+}
+
+// TestSQLiteWriterAbandonedRequest checks that a request whose context
+// ends while it waits in the queue returns the context's error at once
+// and never runs.
+func TestSQLiteWriterAbandonedRequest(t *testing.T) {
+	s := openFileSQLite(t)
+	defer s.Close()
+	release, wait := blockWriter(t, s.writer)
+	defer wait()
+	defer close(release)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.writer.do(ctx, func(context.Context, *sql.Tx) error {
+			t.Error("an abandoned request ran")
+			return nil
+		})
+	}()
+	waitQueued(t, s.writer, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("abandoned request: %v, want context.Canceled", err)
+	}
+}
+
+// TestSQLiteWriterClosed checks that Close answers the requests queued
+// before it and fails the later ones.
+func TestSQLiteWriterClosed(t *testing.T) {
+	s := openFileSQLite(t)
+	release, wait := blockWriter(t, s.writer)
+	queuedDone := make(chan error, 1)
+	go func() {
+		queuedDone <- s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil })
+	}()
+	waitQueued(t, s.writer, 1)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	testwait.Eventually(t, 10*time.Second, func() error {
+		s.writer.mu.Lock()
+		defer s.writer.mu.Unlock()
+		if !s.writer.closed {
+			return testwait.ErrNotYet
+		}
+		return nil
+	})
+	if err := s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
+		t.Errorf("request after Close: %v, want errStoreClosed", err)
+	}
+	close(release)
+	wait()
+	if err := <-queuedDone; err != nil {
+		t.Errorf("request queued before Close: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
 }

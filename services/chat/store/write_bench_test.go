@@ -12,17 +12,22 @@ import (
 	"github.com/activitychat/chat/services/chat/store"
 )
 
-// BenchmarkAddMemberConcurrent measures AddMember on the SQLite store
-// itself, without RPC: 16 goroutines each add new users, by activity and
-// with a notice, as the consumer does, to 100 groups. It reports calls/s
-// and the 50th and 99th percentile latency; it is where the writer's group
-// commit shows without the cost of Connect around it.
+// BenchmarkAddMemberConcurrent measures AddMember on each store itself,
+// without RPC: 16 goroutines each add new users, by activity and with a
+// notice, as the consumer does, to 100 groups. It reports calls/s and the
+// 50th and 99th percentile latency; it is where the SQLite writer's group
+// commit shows without the cost of Connect around it. The postgres case
+// needs CHAT_TEST_POSTGRES_DSN.
 //
 //	go test -run '^$' -bench AddMemberConcurrent -benchtime 20000x ./services/chat/store/
 func BenchmarkAddMemberConcurrent(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchAddMemberConcurrent(b, openSQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { benchAddMemberConcurrent(b, openPostgres(b)) })
+}
+
+func benchAddMemberConcurrent(b *testing.B, s store.Store) {
 	const clients, groups = 16, 100
 	ctx := context.Background()
-	s := openSQLite(b)
 	for i := range groups {
 		if _, _, err := s.CreateGroup(ctx, store.NewGroup{ActivityID: fmt.Sprintf("act_%d", i), OwnerID: "owner", Name: "Bench"}); err != nil {
 			b.Fatal(err)
