@@ -360,8 +360,12 @@ func (s *subscription) receive(m *nats.Msg) *delivery {
 	}
 	lastOne := !late && s.reserved == 0
 	s.slotMu.Unlock()
-	if lastOne && s.stopping.Err() != nil {
-		notify(s.freed) // every pull request has ended: endPulls waits for that
+	if lastOne {
+		// Every pull request has ended, the last one filled, which the
+		// server reports with no status: wake the fetcher, which keeps
+		// one pull request at a time while idle (and endPulls, which
+		// waits for this at shutdown).
+		notify(s.freed)
 	}
 	if s.idle.Load() {
 		s.idle.Store(false)

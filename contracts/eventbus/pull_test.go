@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,5 +116,51 @@ func TestTermReachesTheServerWithItsReason(t *testing.T) {
 	}
 	if !strings.Contains(adv.Reason, "cannot apply this one") {
 		t.Errorf("terminated with reason %q", adv.Reason)
+	}
+}
+
+// A consumer without a backlog keeps one pull request waiting at a time.
+// When a trickle of messages fills that request, the server ends it with no
+// status; the subscription must then ask again at once, not when the
+// request would have expired. Before the fix, messages published at a
+// steady, easy rate waited up to a second and more in the stream.
+func TestSteadyTrickleIsHandledPromptly(t *testing.T) {
+	_, js := runServer(t)
+	ctx := context.Background()
+	var (
+		mu      sync.Mutex
+		latency []time.Duration
+	)
+	r := eventbus.NewRouter(js, eventbus.WithoutDeadLetters())
+	testpbv1.SubscribePing(r, func(_ context.Context, _ *testpbv1.Ping, meta eventbus.Meta) error {
+		mu.Lock()
+		latency = append(latency, time.Since(meta.Published))
+		mu.Unlock()
+		return nil
+	}, eventbus.WithConcurrency(16))
+	startRouter(t, r)
+
+	const n = 100
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := range n {
+		<-tick.C
+		if _, err := testpbv1.PublishPing(ctx, js, ping(fmt.Sprintf("trickle-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(latency) == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(latency)
+	// The bound is generous for a loaded machine; the fault it guards
+	// against delays messages by about a second.
+	if p90 := latency[n*9/10]; p90 > 500*time.Millisecond {
+		t.Fatalf("publish-to-handler latency p90 %v (p50 %v, max %v), want well under a second",
+			p90, latency[n/2], latency[n-1])
 	}
 }
