@@ -40,7 +40,7 @@ func TestSQLiteWriterBatch(t *testing.T) {
 	var dup groupOutcome
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	batch := []*writeRequest{
+	batch := []*sqliteRequest{
 		{ctx: ctx, run: join("user_1", &c1)},
 		// Writes a join and its notice, then fails a constraint: its
 		// writes must be rolled back, the others' kept.
@@ -126,7 +126,7 @@ func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait fun
 	release, running := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err := w.do(context.Background(), func(context.Context, *sql.Tx) error {
+		err := w.do(context.Background(), "", func(context.Context, *sql.Tx) error {
 			close(running)
 			<-release
 			return nil
@@ -176,7 +176,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = s.writer.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			errs[i] = s.writer.do(context.Background(), "", func(ctx context.Context, tx *sql.Tx) error {
 				txs[i] = tx
 				if i == 3 {
 					return errors.New("request 3 fails")
@@ -221,7 +221,7 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- s.writer.do(ctx, func(context.Context, *sql.Tx) error {
+		done <- s.writer.do(ctx, "", func(context.Context, *sql.Tx) error {
 			t.Error("an abandoned request ran")
 			return nil
 		})
@@ -240,7 +240,7 @@ func TestSQLiteWriterClosed(t *testing.T) {
 	release, wait := blockWriter(t, s.writer)
 	queuedDone := make(chan error, 1)
 	go func() {
-		queuedDone <- s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil })
+		queuedDone <- s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil })
 	}()
 	waitQueued(t, s.writer, 1)
 	closed := make(chan error, 1)
@@ -253,7 +253,7 @@ func TestSQLiteWriterClosed(t *testing.T) {
 		}
 		return nil
 	})
-	if err := s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
+	if err := s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
 		t.Errorf("request after Close: %v, want errStoreClosed", err)
 	}
 	close(release)
