@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,6 +62,10 @@ type postgresBatcher struct {
 	*writeQueue[postgresQuerier]
 	pool    *pgxpool.Pool
 	stopped sync.WaitGroup
+
+	// failedBatches counts the batches that failed as a whole and ran
+	// again one request at a time.
+	failedBatches atomic.Int64
 }
 
 func newPostgresBatcher(pool *pgxpool.Pool) *postgresBatcher {
@@ -109,6 +114,7 @@ func (b *postgresBatcher) commit(batch []*postgresRequest) []error {
 	defer conn.Release()
 	if err := runPostgresBatch(ctx, conn.Conn(), batch, errs); err != nil {
 		_, _ = conn.Exec(ctx, `ROLLBACK`) // the error is the batch's; Release closes a broken connection
+		b.failedBatches.Add(1)
 		for i, r := range batch {
 			errs[i] = b.alone(r)
 		}

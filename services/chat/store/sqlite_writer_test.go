@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestSQLiteWriterBatch commits one batch of requests, some of which fail
@@ -139,19 +138,6 @@ func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait fun
 	return release, wg.Wait
 }
 
-// waitQueued waits until n requests wait in w's queue.
-func waitQueued(t *testing.T, w *sqliteWriter, n int) {
-	t.Helper()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.queue) != n {
-			return fmt.Errorf("%d requests queued, want %d", len(w.queue), n)
-		}
-		return nil
-	})
-}
-
 // openFileSQLite opens the SQLite store on a file in t's directory.
 func openFileSQLite(t *testing.T) *sqliteStore {
 	t.Helper()
@@ -187,7 +173,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 			})
 		})
 	}
-	waitQueued(t, s.writer, n)
+	waitQueued(t, s.writer.writeQueue, n)
 	close(release)
 	wait()
 	wg.Wait()
@@ -226,7 +212,7 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 			return nil
 		})
 	}()
-	waitQueued(t, s.writer, 1)
+	waitQueued(t, s.writer.writeQueue, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("abandoned request: %v, want context.Canceled", err)
@@ -242,17 +228,10 @@ func TestSQLiteWriterClosed(t *testing.T) {
 	go func() {
 		queuedDone <- s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil })
 	}()
-	waitQueued(t, s.writer, 1)
+	waitQueued(t, s.writer.writeQueue, 1)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		s.writer.mu.Lock()
-		defer s.writer.mu.Unlock()
-		if !s.writer.closed {
-			return testwait.ErrNotYet
-		}
-		return nil
-	})
+	waitClosed(t, s.writer.writeQueue)
 	if err := s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
 		t.Errorf("request after Close: %v, want errStoreClosed", err)
 	}
