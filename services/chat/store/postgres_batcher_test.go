@@ -35,6 +35,19 @@ func openPostgresAt(t *testing.T, dsn string) *postgresStore {
 	return s.(*postgresStore)
 }
 
+// openPostgresWithGroup opens the PostgreSQL store on a schema of its
+// own and creates the group of act_1.
+func openPostgresWithGroup(t *testing.T) (*postgresStore, Group) {
+	t.Helper()
+	s, _ := openBatcherPostgres(t)
+	g, _, err := s.CreateGroup(context.Background(), NewGroup{ActivityID: "act_1", OwnerID: "owner", Name: "Hike"})
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, g
+}
+
 // postgresJoinRequest returns a request that adds user to the group of
 // activity act with a notice, and stores the outcome in *c.
 func postgresJoinRequest(act, user string, c *MembershipChange) *postgresRequest {
@@ -59,12 +72,8 @@ func txID(ctx context.Context, tx postgresQuerier) (int64, error) {
 // undone.
 func TestPostgresBatchFailingRequest(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openBatcherPostgres(t)
+	s, g := openPostgresWithGroup(t)
 	defer s.Close()
-	g, _, err := s.CreateGroup(ctx, NewGroup{ActivityID: "act_1", OwnerID: "owner", Name: "Hike"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c1, c2, c4 MembershipChange
 	var txs [5]int64
 	withTxID := func(i int, r *postgresRequest) *postgresRequest {
@@ -133,12 +142,8 @@ func TestPostgresBatchFailingRequest(t *testing.T) {
 // its own, and that every change is committed once.
 func TestPostgresBatchDeadlockRunsAlone(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openBatcherPostgres(t)
+	s, g := openPostgresWithGroup(t)
 	defer s.Close()
-	g, _, err := s.CreateGroup(ctx, NewGroup{ActivityID: "act_1", OwnerID: "owner", Name: "Hike"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c1, c2 MembershipChange
 	victim := postgresJoinRequest("act_1", "user_2", &c2)
 	join := victim.run
@@ -172,42 +177,13 @@ func TestPostgresBatchDeadlockRunsAlone(t *testing.T) {
 	}
 }
 
-// blockBatcher holds every worker of b with a request that waits until
-// release is closed, and returns once they all run, so that later requests
-// queue behind them. wait waits for the blocking requests' outcomes.
-func blockBatcher(t *testing.T, b *postgresBatcher) (release chan struct{}, wait func()) {
-	t.Helper()
-	release = make(chan struct{})
-	var wg sync.WaitGroup
-	for range postgresBatchWorkers {
-		// One at a time: a worker that is free takes each into a batch
-		// of its own.
-		running := make(chan struct{})
-		wg.Go(func() {
-			err := b.do(context.Background(), "", func(context.Context, postgresQuerier) error {
-				close(running)
-				<-release
-				return nil
-			})
-			if err != nil {
-				t.Errorf("blocking request: %v", err)
-			}
-		})
-		<-running
-	}
-	return release, wg.Wait
-}
-
 // TestPostgresBatcherGathersQueuedRequests checks that the changes queued
 // while the workers are busy commit in one transaction.
 func TestPostgresBatcherGathersQueuedRequests(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openBatcherPostgres(t)
+	s, _ := openPostgresWithGroup(t)
 	defer s.Close()
-	if _, _, err := s.CreateGroup(ctx, NewGroup{ActivityID: "act_1", OwnerID: "owner", Name: "Hike"}); err != nil {
-		t.Fatal(err)
-	}
-	release, wait := blockBatcher(t, s.batcher)
+	release, wait := blockWorkers(t, s.batcher.writeQueue, postgresBatchWorkers)
 	const n = 6
 	txs := make([]int64, n)
 	errs := make([]error, n)
@@ -242,7 +218,7 @@ func TestPostgresBatcherGathersQueuedRequests(t *testing.T) {
 func TestPostgresBatcherAbandonedRequest(t *testing.T) {
 	s, _ := openBatcherPostgres(t)
 	defer s.Close()
-	release, wait := blockBatcher(t, s.batcher)
+	release, wait := blockWorkers(t, s.batcher.writeQueue, postgresBatchWorkers)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -266,7 +242,7 @@ func TestPostgresBatcherAbandonedRequest(t *testing.T) {
 // before it and fails the later ones.
 func TestPostgresBatcherClosed(t *testing.T) {
 	s, _ := openBatcherPostgres(t)
-	release, wait := blockBatcher(t, s.batcher)
+	release, wait := blockWorkers(t, s.batcher.writeQueue, postgresBatchWorkers)
 	event := MembershipEvent{ActivityID: "act_1", UserID: "user_1", EventTime: time.Now()}
 	queued := make(chan error, 1)
 	go func() {

@@ -117,27 +117,6 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// blockWriter submits a request that holds the writer until release is
-// closed, and returns once the writer runs it, so that later requests
-// queue behind it. wait waits for the blocking request's outcome.
-func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait func()) {
-	t.Helper()
-	release, running := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		err := w.do(context.Background(), "", func(context.Context, *sql.Tx) error {
-			close(running)
-			<-release
-			return nil
-		})
-		if err != nil {
-			t.Errorf("blocking request: %v", err)
-		}
-	})
-	<-running
-	return release, wg.Wait
-}
-
 // openFileSQLite opens the SQLite store on a file in t's directory.
 func openFileSQLite(t *testing.T) *sqliteStore {
 	t.Helper()
@@ -154,7 +133,7 @@ func openFileSQLite(t *testing.T) *sqliteStore {
 func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 	s := openFileSQLite(t)
 	defer s.Close()
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 
 	const n = 8
 	txs := make([]*sql.Tx, n)
@@ -200,7 +179,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 	s := openFileSQLite(t)
 	defer s.Close()
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 	defer wait()
 	defer close(release)
 
@@ -223,7 +202,7 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 // before it and fails the later ones.
 func TestSQLiteWriterClosed(t *testing.T) {
 	s := openFileSQLite(t)
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 	queuedDone := make(chan error, 1)
 	go func() {
 		queuedDone <- s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil })

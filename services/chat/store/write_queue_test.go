@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,4 +34,30 @@ func waitClosed[T any](t *testing.T, q *writeQueue[T]) {
 		}
 		return nil
 	})
+}
+
+// blockWorkers holds the workers of q with requests that wait until
+// release is closed, and returns once they all run, so that later requests
+// queue behind them. wait waits for the blocking requests' outcomes.
+func blockWorkers[T any](t *testing.T, q *writeQueue[T], workers int) (release chan struct{}, wait func()) {
+	t.Helper()
+	release = make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		// One at a time: a worker that is free takes each into a batch
+		// of its own.
+		running := make(chan struct{})
+		wg.Go(func() {
+			err := q.do(context.Background(), "", func(context.Context, T) error {
+				close(running)
+				<-release
+				return nil
+			})
+			if err != nil {
+				t.Errorf("blocking request: %v", err)
+			}
+		})
+		<-running
+	}
+	return release, wg.Wait
 }
