@@ -14,11 +14,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// postgresStore keeps the data in PostgreSQL through a pgx pool. Each
-// membership change is one upsert statement, so it needs no explicit
-// transaction; pgx prepares and caches every statement per connection.
+// postgresStore keeps the data in PostgreSQL through a pgx pool; pgx
+// prepares and caches every statement per connection. Membership changes,
+// the consumer's hot path, go through a postgresBatcher that commits many
+// of them in one transaction.
 type postgresStore struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	batcher *postgresBatcher
 }
 
 // OpenPostgres opens the PostgreSQL store. dsn is a libpq URL or key/value
@@ -43,6 +45,7 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.batcher = newPostgresBatcher(pool)
 	return s, nil
 }
 
@@ -281,7 +284,7 @@ func applyPostgresPending(ctx context.Context, tx pgx.Tx, g Group) (int64, error
 
 // storePostgresNotice stores n, when it has a text, addressed to userID,
 // and reports whether it stored a message.
-func storePostgresNotice(ctx context.Context, tx pgx.Tx, groupID, userID string, n Notice) (bool, error) {
+func storePostgresNotice(ctx context.Context, tx postgresQuerier, groupID, userID string, n Notice) (bool, error) {
 	if n.Text == "" {
 		return false, nil
 	}
@@ -302,10 +305,15 @@ func (s *postgresStore) RemoveMember(ctx context.Context, e MembershipEvent) (Me
 }
 
 // applyMembership applies a join or leave, and stores its notice when it
-// changes the membership, in one transaction.
+// changes the membership, in one transaction: a batch of the batcher,
+// ordered by the group or activity the change names.
 func (s *postgresStore) applyMembership(ctx context.Context, leave bool, e MembershipEvent) (MembershipChange, error) {
 	var c MembershipChange
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	key := "g:" + e.GroupID
+	if e.GroupID == "" {
+		key = "a:" + e.ActivityID
+	}
+	err := s.batcher.do(ctx, key+"\x00"+e.UserID, func(ctx context.Context, tx postgresQuerier) error {
 		var err error
 		c, err = postgresMembershipInTx(ctx, tx, leave, e, false)
 		return err
@@ -323,7 +331,7 @@ func (s *postgresStore) applyMembership(ctx context.Context, leave bool, e Membe
 // change is kept before CreateGroup reads it. It tries again too when the
 // group appears between the upsert and the read that follows it, as the
 // upsert then found no group but the change is in no pending row either.
-func postgresMembershipInTx(ctx context.Context, tx pgx.Tx, leave bool, e MembershipEvent, locked bool) (MembershipChange, error) {
+func postgresMembershipInTx(ctx context.Context, tx postgresQuerier, leave bool, e MembershipEvent, locked bool) (MembershipChange, error) {
 	by, target := byGroup, e.GroupID
 	if target == "" {
 		by, target = byActivity, e.ActivityID
@@ -489,6 +497,7 @@ func (s *postgresStore) Ping(ctx context.Context) error {
 }
 
 func (s *postgresStore) Close() error {
+	s.batcher.close()
 	s.pool.Close()
 	return nil
 }

@@ -296,7 +296,7 @@ func sqliteMemberState(column string) string {
 func (s *sqliteStore) CreateGroup(ctx context.Context, g NewGroup) (Group, bool, error) {
 	var group Group
 	var created bool
-	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writer.do(ctx, "", func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		group, created, err = s.createGroupInTx(ctx, tx, g)
 		return err
@@ -454,7 +454,7 @@ func (s *sqliteStore) applyMembership(ctx context.Context, leave bool, e Members
 	}
 	micros, nanos := splitTime(e.EventTime)
 	var c MembershipChange
-	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writer.do(ctx, "", func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		c, err = s.membershipInTx(ctx, tx, upsert, by, leave, e, target, micros.UnixMicro(), nanos)
 		return err
@@ -547,7 +547,7 @@ func (s *sqliteStore) groupExists(ctx context.Context, groupID string) error {
 func (s *sqliteStore) SendSystemMessage(ctx context.Context, m NewMessage) (Message, bool, error) {
 	msg := Message{ID: newMessageID(), GroupID: m.GroupID, Text: m.Text, RecipientUserID: m.RecipientUserID, System: true, CreatedAt: now()}
 	key := nullKey(m.IdempotencyKey) // NULL: without a key every call stores a message
-	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writer.do(ctx, "", func(ctx context.Context, tx *sql.Tx) error {
 		var seq int64
 		return tx.StmtContext(ctx, s.send).QueryRowContext(ctx, msg.ID, msg.GroupID, msg.Text, msg.RecipientUserID, key, msg.CreatedAt.UnixMicro()).Scan(&seq)
 	})

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,30 +12,8 @@ import (
 // one transaction.
 const maxWriteBatch = 256
 
-// errStoreClosed is returned by writes submitted after Close.
-var errStoreClosed = errors.New("store: closed")
-
-// writeRequest is one write waiting for the SQLite writer. run does the
-// request's statements in the writer's transaction; done receives its
-// outcome once the transaction is committed (or failed). state tells
-// whether the writer took the request or its caller gave up on it first.
-type writeRequest struct {
-	ctx   context.Context
-	run   func(ctx context.Context, tx *sql.Tx) error
-	done  chan error
-	state atomic.Int32
-}
-
-// States of a writeRequest.
-const (
-	requestQueued    = 0
-	requestTaken     = 1
-	requestAbandoned = 2
-)
-
-// take marks r as taken by the writer; it reports false when the caller
-// has abandoned it.
-func (r *writeRequest) take() bool { return r.state.CompareAndSwap(requestQueued, requestTaken) }
+// sqliteRequest is a request to the SQLite writer.
+type sqliteRequest = writeRequest[*sql.Tx]
 
 // sqliteWriter is the one goroutine that writes to a SQLite database.
 // Callers append their requests to a queue; the writer takes all that are
@@ -50,21 +25,11 @@ func (r *writeRequest) take() bool { return r.state.CompareAndSwap(requestQueued
 // savepoint and gets its own error; the others of its batch are
 // unaffected.
 //
-// Before it commits a batch the writer yields the processor while that
-// brings more requests: a caller that is runnable but has not been
-// scheduled yet (typically one the previous commit just answered) joins
-// this batch instead of making the next commit on its own. When nothing
-// else is runnable the yield returns at once, so an idle service pays
-// nothing for it.
+// The writer gathers its batches as writeQueue.gather says.
 type sqliteWriter struct {
+	*writeQueue[*sql.Tx]
 	db *sql.DB
 
-	mu     sync.Mutex
-	queue  []*writeRequest // guarded by mu
-	closed bool            // guarded by mu
-	wake   chan struct{}   // capacity 1: the queue is not empty
-
-	quit    chan struct{}
 	stopped chan struct{}
 
 	// savepoint, rollbackTo and release are the statements around each
@@ -83,10 +48,6 @@ type sqliteWriter struct {
 	ckptStopped chan struct{}
 }
 
-// maxGatherYields bounds how many times the writer yields to gather one
-// batch.
-const maxGatherYields = 4
-
 // checkpointEvery is the least time between two background checkpoints:
 // short, so that they keep up with the writer (a checkpoint at 100 ms
 // intervals fell behind by several automatic checkpoints), but not zero,
@@ -96,7 +57,7 @@ const checkpointEvery = 2 * time.Millisecond
 // newSQLiteWriter prepares the writer's statements on db and starts the
 // writer and, when ckpt is not nil, its checkpointer.
 func newSQLiteWriter(ctx context.Context, db, ckpt *sql.DB) (*sqliteWriter, error) {
-	w := &sqliteWriter{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{}),
+	w := &sqliteWriter{writeQueue: newWriteQueue[*sql.Tx](maxWriteBatch), db: db, stopped: make(chan struct{}),
 		ckpt: ckpt, dirty: make(chan struct{}, 1), ckptStopped: make(chan struct{})}
 	for stmt, query := range map[**sql.Stmt]string{
 		&w.savepoint:  `SAVEPOINT request`,
@@ -139,7 +100,7 @@ func (w *sqliteWriter) checkpoints() {
 	for {
 		select {
 		case <-w.dirty:
-		case <-w.quit:
+		case <-w.closing:
 			return
 		}
 		// A failed passive checkpoint is left to SQLite's own automatic
@@ -148,60 +109,16 @@ func (w *sqliteWriter) checkpoints() {
 		t.Reset(checkpointEvery)
 		select {
 		case <-t.C:
-		case <-w.quit:
+		case <-w.closing:
 			return
 		}
-	}
-}
-
-// do runs fn in the writer's next transaction and returns its error, or
-// the commit's. fn's results are valid only when do returns nil. fn runs on
-// the writer goroutine with a context that is not cancelled: cancelling a
-// statement would roll back the whole batch, so a request whose ctx ends
-// before the writer takes it is abandoned instead.
-func (w *sqliteWriter) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r := &writeRequest{ctx: ctx, run: fn, done: make(chan error, 1)}
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return errStoreClosed
-	}
-	w.queue = append(w.queue, r)
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(requestQueued, requestAbandoned) {
-			return ctx.Err()
-		}
-		// Taken: it may be committed, so the caller waits for the
-		// outcome, which comes promptly.
-		return <-r.done
 	}
 }
 
 // close stops the writer once the requests queued so far are done; later
 // ones fail with errStoreClosed.
 func (w *sqliteWriter) close() error {
-	w.mu.Lock()
-	already := w.closed
-	w.closed = true
-	w.mu.Unlock()
-	if !already {
-		close(w.quit)
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}
+	w.writeQueue.close()
 	<-w.stopped
 	<-w.ckptStopped
 	return w.closeStmts()
@@ -209,7 +126,7 @@ func (w *sqliteWriter) close() error {
 
 func (w *sqliteWriter) loop() {
 	defer close(w.stopped)
-	batch := make([]*writeRequest, 0, maxWriteBatch)
+	batch := make([]*sqliteRequest, 0, maxWriteBatch)
 	errs := make([]error, 0, maxWriteBatch)
 	for {
 		var ok bool
@@ -224,56 +141,12 @@ func (w *sqliteWriter) loop() {
 		case w.dirty <- struct{}{}:
 		default:
 		}
-		for i, r := range batch {
-			r.done <- errs[i]
-			batch[i] = nil
-		}
+		answer(batch, errs)
 	}
-}
-
-// gather waits for requests and returns the next batch, the requests its
-// callers have not abandoned; ok is false when the writer is closed and
-// nothing is left to do.
-func (w *sqliteWriter) gather(batch []*writeRequest) (_ []*writeRequest, ok bool) {
-	for {
-		n, closed := w.takeQueued(&batch)
-		if n > 0 {
-			break
-		}
-		if closed {
-			return batch, false
-		}
-		<-w.wake
-	}
-	for range maxGatherYields {
-		runtime.Gosched()
-		if n, _ := w.takeQueued(&batch); n == 0 {
-			break
-		}
-	}
-	return batch, true
-}
-
-// takeQueued moves the queued requests, up to maxWriteBatch in the batch,
-// to *batch, skipping abandoned ones. It returns how many it took from the
-// queue and whether the writer is closed.
-func (w *sqliteWriter) takeQueued(batch *[]*writeRequest) (n int, closed bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n = min(len(w.queue), maxWriteBatch-len(*batch))
-	for _, r := range w.queue[:n] {
-		if r.take() {
-			*batch = append(*batch, r)
-		}
-	}
-	rest := copy(w.queue, w.queue[n:])
-	clear(w.queue[rest:])
-	w.queue = w.queue[:rest]
-	return n, w.closed
 }
 
 // commit runs batch in one transaction and returns each request's error.
-func (w *sqliteWriter) commit(batch []*writeRequest, errs []error) []error {
+func (w *sqliteWriter) commit(batch []*sqliteRequest, errs []error) []error {
 	for range batch {
 		errs = append(errs, nil)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/activitychat/chat/services/internal/testwait"
 )
 
 // TestSQLiteWriterBatch commits one batch of requests, some of which fail
@@ -40,7 +39,7 @@ func TestSQLiteWriterBatch(t *testing.T) {
 	var dup groupOutcome
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	batch := []*writeRequest{
+	batch := []*sqliteRequest{
 		{ctx: ctx, run: join("user_1", &c1)},
 		// Writes a join and its notice, then fails a constraint: its
 		// writes must be rolled back, the others' kept.
@@ -118,40 +117,6 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// blockWriter submits a request that holds the writer until release is
-// closed, and returns once the writer runs it, so that later requests
-// queue behind it. wait waits for the blocking request's outcome.
-func blockWriter(t *testing.T, w *sqliteWriter) (release chan struct{}, wait func()) {
-	t.Helper()
-	release, running := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		err := w.do(context.Background(), func(context.Context, *sql.Tx) error {
-			close(running)
-			<-release
-			return nil
-		})
-		if err != nil {
-			t.Errorf("blocking request: %v", err)
-		}
-	})
-	<-running
-	return release, wg.Wait
-}
-
-// waitQueued waits until n requests wait in w's queue.
-func waitQueued(t *testing.T, w *sqliteWriter, n int) {
-	t.Helper()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.queue) != n {
-			return fmt.Errorf("%d requests queued, want %d", len(w.queue), n)
-		}
-		return nil
-	})
-}
-
 // openFileSQLite opens the SQLite store on a file in t's directory.
 func openFileSQLite(t *testing.T) *sqliteStore {
 	t.Helper()
@@ -168,7 +133,7 @@ func openFileSQLite(t *testing.T) *sqliteStore {
 func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 	s := openFileSQLite(t)
 	defer s.Close()
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 
 	const n = 8
 	txs := make([]*sql.Tx, n)
@@ -176,7 +141,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = s.writer.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			errs[i] = s.writer.do(context.Background(), "", func(ctx context.Context, tx *sql.Tx) error {
 				txs[i] = tx
 				if i == 3 {
 					return errors.New("request 3 fails")
@@ -187,7 +152,7 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 			})
 		})
 	}
-	waitQueued(t, s.writer, n)
+	waitQueued(t, s.writer.writeQueue, n)
 	close(release)
 	wait()
 	wg.Wait()
@@ -214,19 +179,19 @@ func TestSQLiteWriterGathersQueuedRequests(t *testing.T) {
 func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 	s := openFileSQLite(t)
 	defer s.Close()
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 	defer wait()
 	defer close(release)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- s.writer.do(ctx, func(context.Context, *sql.Tx) error {
+		done <- s.writer.do(ctx, "", func(context.Context, *sql.Tx) error {
 			t.Error("an abandoned request ran")
 			return nil
 		})
 	}()
-	waitQueued(t, s.writer, 1)
+	waitQueued(t, s.writer.writeQueue, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("abandoned request: %v, want context.Canceled", err)
@@ -237,23 +202,16 @@ func TestSQLiteWriterAbandonedRequest(t *testing.T) {
 // before it and fails the later ones.
 func TestSQLiteWriterClosed(t *testing.T) {
 	s := openFileSQLite(t)
-	release, wait := blockWriter(t, s.writer)
+	release, wait := blockWorkers(t, s.writer.writeQueue, 1)
 	queuedDone := make(chan error, 1)
 	go func() {
-		queuedDone <- s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil })
+		queuedDone <- s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil })
 	}()
-	waitQueued(t, s.writer, 1)
+	waitQueued(t, s.writer.writeQueue, 1)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	testwait.Eventually(t, 10*time.Second, func() error {
-		s.writer.mu.Lock()
-		defer s.writer.mu.Unlock()
-		if !s.writer.closed {
-			return testwait.ErrNotYet
-		}
-		return nil
-	})
-	if err := s.writer.do(context.Background(), func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
+	waitClosed(t, s.writer.writeQueue)
+	if err := s.writer.do(context.Background(), "", func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, errStoreClosed) {
 		t.Errorf("request after Close: %v, want errStoreClosed", err)
 	}
 	close(release)
