@@ -78,15 +78,19 @@ breaking:
 	else echo "buf breaking: no previous commit to compare with"; fi
 
 ## bench: the quick benchmarks behind the README's figures, a few minutes
-## in all: eventbus consume vs raw nats.go, the codecs, the whole pipeline
-## on SQLite (one consumer, and 1, 2 and 4 replicas on the mix), the chat
-## store at 10k memberships and a backlog of 20,000 events drained by the
-## real programs. The README's table gives each larger run's command.
+## in all: eventbus consume vs raw nats.go, the codecs, building a
+## published message, the consumer's handlers against the chat service, the
+## whole pipeline on SQLite (one consumer, and 1, 2 and 4 replicas on the
+## mix), the chat store at 10k memberships and a backlog of 20,000 events
+## drained by the real programs. The README's table gives each larger run's
+## command.
 BENCH := go test -run '^$$' -bench
 bench:
 	cd contracts && $(BENCH) Consume -benchtime 20000x ./eventbus/
 	cd contracts && $(BENCH) 'Decode|JSONCodec' -benchtime 20000x ./eventbus/
+	cd contracts && $(BENCH) NewMsg -benchmem ./eventbus/
 	cd test && $(BENCH) JSONCodecEvents -benchtime 20000x ./contract/
+	cd services && $(BENCH) Handlers -benchmem -benchtime 2000x ./chatconsumer/internal/handlers/
 	cd services && $(BENCH) 'Pipeline/sqlite(_half_rate)?$$' -benchtime 20000x ./chatconsumer/internal/app/
 	cd services && $(BENCH) 'Replicas/sqlite/mix/' -benchtime 5000x ./chatconsumer/internal/app/
 	cd services && $(BENCH) Scale -benchtime 5000x ./chat/store/
