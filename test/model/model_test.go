@@ -21,8 +21,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,7 +28,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -40,6 +37,7 @@ import (
 	"github.com/activitychat/chat/gen/chat/v1/chatv1connect"
 	"github.com/activitychat/chat/test/internal/harness"
 	"github.com/activitychat/chat/test/internal/hostproc"
+	"github.com/activitychat/chat/test/internal/pgtest"
 )
 
 var (
@@ -60,11 +58,7 @@ func TestModel(t *testing.T) {
 		run(t, "sqlite", filepath.Join(t.TempDir(), "chat.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("CHAT_TEST_POSTGRES_DSN")
-		if base == "" {
-			t.Skip("CHAT_TEST_POSTGRES_DSN is not set")
-		}
-		run(t, "postgres", ownSchema(t, base))
+		run(t, "postgres", pgtest.Schema(t))
 	})
 }
 
@@ -443,39 +437,4 @@ func describe(events []memberEvent) string {
 		fmt.Fprintf(&b, " %s:%s@%s", e.user, kind, e.at.Format(time.TimeOnly))
 	}
 	return b.String()
-}
-
-// ownSchema creates a schema for the run in the database of base, a URL,
-// drops it when the test ends, and returns base with its search_path.
-func ownSchema(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	schema := fmt.Sprintf("chat_model_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal("CHAT_TEST_POSTGRES_DSN must be a URL")
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
