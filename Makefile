@@ -96,10 +96,14 @@ bench:
 	cd services && $(BENCH) Scale -benchtime 5000x ./chat/store/
 	cd test && $(BENCH) Backlog -benchtime 1x ./backlog/
 
-## fuzz: every fuzz target for FUZZTIME each (CI: the default); longer runs
-## with e.g. `make fuzz FUZZTIME=60s`. A crasher is saved under the package's
-## testdata/fuzz and from then on runs with go test as a regression test.
-FUZZTIME     ?= 3s
+## fuzz: every fuzz target for FUZZTIME executions each (CI: the default);
+## longer runs with e.g. `make fuzz FUZZTIME=2000000x`. A count, not a
+## duration: go1.26's fuzz coordinator can fail a duration run with a bare
+## "context deadline exceeded" when the time is up (golang/go#75804, fixed in
+## go1.27); a count never takes that path. A crasher is saved under the
+## package's testdata/fuzz and from then on runs with go test as a regression
+## test.
+FUZZTIME     ?= 10000x
 FUZZ_TARGETS := \
 	./contracts/eventbus:FuzzDecodeJSON \
 	./contracts/eventbus:FuzzDecodeBinary \
