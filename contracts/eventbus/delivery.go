@@ -41,8 +41,9 @@ func newDelivery(msg *nats.Msg, nc *nats.Conn) *delivery {
 }
 
 // received starts d's ack-wait clock at now, unless it has started: a
-// delivery that goes straight to its worker gets its arrival time from the
-// worker's first clock read, which saves one per message.
+// delivery that comes to its worker from the inbox gets its arrival time
+// from the worker's first clock read, less the longest it may have waited
+// in the inbox (inboxWait), which saves a clock read per message.
 func (d *delivery) received(now time.Time) {
 	if d.progress.Load() == 0 {
 		d.progress.Store(now.UnixNano())

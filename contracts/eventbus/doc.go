@@ -58,18 +58,22 @@
 //     NotReady, prefetch, drains, restarts and crashes spend none of it.
 //   - Nothing waits unattended, nothing sent is lost. A subscription pulls
 //     through one inbox of its own, subscribed for the whole run, and asks
-//     only for as many messages as it has free handlers, so a message does
-//     not wait in the process for a worker. The one exception is a late
-//     message: one the server sends for a pull request the subscription no
-//     longer counts on (the server answered more than a second after the
-//     request expired, or a status such as a leader change ended the
-//     requests). It is received all the same and waits for a free handler.
-//     One keeper goroutine per subscription sends in-progress acks (when a
-//     third of the ack wait has passed) for every message the subscription
-//     holds, has parked, has received late or is handling, so no wait,
-//     probe or slow handler lets another message's ack wait run out. A
-//     parked or held message holds no handler: the messages behind it flow
-//     past it.
+//     for as many messages as it has free handlers plus a small look-ahead
+//     (max(16, concurrency/2)), so that handlers do not wait on the round
+//     trip to the server. Look-ahead messages wait in the inbox for a
+//     handler; should the handlers be slow to take them (they have not all
+//     been taken within a sixth of the ack wait), the keeper moves them off
+//     the inbox, keeps them alive, and the subscription pulls nothing more
+//     until the handlers have taken them. A late message, one the server
+//     sends for a pull request the subscription no longer counts on (the
+//     server answered more than a second after the request expired, or a
+//     status such as a leader change ended the requests), is received all
+//     the same and waits, kept alive, for a free handler. One keeper
+//     goroutine per subscription sends in-progress acks (when a third of
+//     the ack wait has passed) for every message the subscription holds,
+//     has parked, has received late or is handling, so no wait, probe or
+//     slow handler lets another message's ack wait run out. A parked or
+//     held message holds no handler: the messages behind it flow past it.
 //   - Handlers have a deadline. A handler's context ends one ack wait
 //     (WithAckWait) after the call starts, and the runtime keeps the
 //     delivery alive until then, so the server redelivers it no sooner

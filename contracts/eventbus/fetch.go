@@ -44,13 +44,28 @@ const pullGrace = time.Second
 // and the inbox is unsubscribed only at shutdown, once every pull request
 // has ended or is a second past its expiry.
 //
-// Prefetch is bounded by free workers. A subscription has cfg.concurrency
-// slots; a slot is taken by a delivery from the moment it is received (or
-// taken from the lot) until its worker is done with it or parks it, and by
-// a pull request for every message it may still bring (reserved). So no
-// delivery waits in this process for a worker, but a late one: the only
-// deliveries that wait are parked, held and late ones, and the keeper keeps
-// those alive.
+// Prefetch is bounded: by free workers, and a look-ahead. A subscription
+// has slots(): cfg.concurrency, one per worker, and lookAhead more, so that
+// the next messages are on their way while the workers run the last ones
+// (without them, one worker would wait a round trip to the server for
+// every message). A slot is taken by a delivery from the moment it is
+// received (or taken from the lot) until its worker is done with it or
+// parks it, and by a pull request for every message it may still bring
+// (reserved). So at most lookAhead messages wait in the inbox for a worker.
+// The keeper guards them: should the workers be slow to take them, it
+// moves them to the lot and keeps them alive, and the fetcher pulls
+// nothing more until the workers have taken what the lot holds
+// (guardInbox). The other deliveries that wait are parked, held and late
+// ones, and the keeper keeps those alive too.
+
+// lookAhead is how many messages a subscription asks for beyond its free
+// workers: enough for one worker to not wait on the round trip to the
+// server, and half the workers for many.
+func lookAhead(concurrency int) int { return max(16, concurrency/2) }
+
+// slots is how many messages a subscription has, or may be sent, at once,
+// not counting parked, held and late ones.
+func (s *subscription) slots() int { return s.cfg.concurrency + lookAhead(s.cfg.concurrency) }
 
 // sentPull is a pull request the server may still serve: it asked for n
 // messages and ends, at the latest, at until (its expiry plus pullGrace).
@@ -61,16 +76,16 @@ type sentPull struct {
 
 // inboxCapacity is the size of a subscription's inbox channel: nats.go
 // drops what does not fit. What the server sends at once is bounded by the
-// reserved slots (at most concurrency), the statuses (one per pull request)
-// and the late messages; this leaves room for four times that.
-func inboxCapacity(concurrency int) int { return 4*concurrency + 64 }
+// reserved slots, the statuses (one per pull request) and the late
+// messages; this leaves room for four times the slots.
+func inboxCapacity(slots int) int { return 4*slots + 64 }
 
 // openInbox subscribes to the subscription's pull inbox.
 func (s *subscription) openInbox() error {
 	s.nc = s.router.js.Conn()
 	s.nextSubject = apiPrefix(s.router.js.Options()) + "CONSUMER.MSG.NEXT." + s.stream + "." + s.cfg.durable
 	s.replyPrefix = s.nc.NewInbox() + "."
-	s.inbox = make(chan *nats.Msg, inboxCapacity(s.cfg.concurrency))
+	s.inbox = make(chan *nats.Msg, inboxCapacity(s.slots()))
 	sub, err := s.nc.ChanSubscribe(s.replyPrefix+"*", s.inbox)
 	if err != nil {
 		return err
@@ -91,7 +106,8 @@ func apiPrefix(o jetstream.JetStreamOptions) string {
 }
 
 // release gives back n slots and wakes the fetcher when that makes a pull
-// worth sending: the first free slot, or a minimum batch.
+// worth sending, the first free slot or a minimum batch, or when the lot
+// has deliveries for a free worker.
 func (s *subscription) release(n int) {
 	if n <= 0 {
 		return
@@ -100,7 +116,7 @@ func (s *subscription) release(n int) {
 	old := s.free
 	s.free += n
 	s.slotMu.Unlock()
-	if old == 0 || old < s.minBatch() && old+n >= s.minBatch() {
+	if old == 0 || old < s.minBatch() && old+n >= s.minBatch() || s.lot.hasReady() {
 		notify(s.freed)
 	}
 }
@@ -143,16 +159,22 @@ func (s *subscription) reservedSlots() int {
 }
 
 // minBatch is the smallest pull worth sending at once while the consumer
-// has a backlog: a quarter of the workers. A smaller one waits up to
+// has a backlog: a quarter of the slots. A smaller one waits up to
 // maxHoldBack for more workers to finish.
-func (s *subscription) minBatch() int { return max(1, s.cfg.concurrency/4) }
+func (s *subscription) minBatch() int { return max(1, s.slots()/4) }
+
+// idleWorkers is how many workers have nothing to run.
+func (s *subscription) idleWorkers() int {
+	return max(0, s.cfg.concurrency-int(s.busy.Load())-len(s.work))
+}
 
 const maxHoldBack = 2 * time.Millisecond
 
 // fetchLoop hands deliveries to the workers until ctx ends, then waits for
 // the pull requests the server may still serve and closes the work channel.
-// Due deliveries from the lot go first; then it asks for as many messages
-// as there are free slots. Under a backlog it waits up to maxHoldBack for a
+// Due deliveries from the lot go first, to idle workers; while the lot has
+// more, it pulls nothing. Then it asks for as many messages as there are
+// free slots. Under a backlog it waits up to maxHoldBack for a
 // minimum batch of free slots, so that it sends fewer, larger pull
 // requests; without one it keeps one pull request waiting at a time.
 func (s *subscription) fetchLoop(ctx context.Context) {
@@ -170,9 +192,15 @@ func (s *subscription) fetchLoop(ctx context.Context) {
 		s.expirePulls(now)
 		if s.gate.isOpen() {
 			n := s.acquireAll()
-			for _, d := range s.lot.takeReady(n) {
-				s.work <- d
-				n--
+			if s.lot.hasReady() {
+				for _, d := range s.lot.takeReady(min(n, s.idleWorkers())) {
+					s.work <- d
+					n--
+				}
+				if s.lot.hasReady() {
+					s.giveBack(n) // the lot first: its deliveries waited longer
+					n = 0
+				}
 			}
 			idle := s.idle.Load()
 			switch {
@@ -306,25 +334,43 @@ func (s *subscription) endPulls() {
 	}
 }
 
-// worker runs deliveries, from the inbox and from the fetcher, until the
-// fetcher closes the work channel; then it takes what is left in the inbox.
+// worker runs deliveries, from the fetcher (the lot's, first) and from the
+// inbox, until the fetcher closes the work channel; then it takes what is
+// left in the inbox.
 func (s *subscription) worker(r *runner) {
 	for {
-		var d *delivery
+		var (
+			w  *delivery
+			m  *nats.Msg
+			ok = true
+		)
 		select {
-		case m := <-s.inbox:
-			d = s.receive(m)
-		case w, ok := <-s.work:
-			if !ok {
-				s.drainInbox(r)
-				return
+		case w, ok = <-s.work:
+		default:
+			select {
+			case w, ok = <-s.work:
+			case m = <-s.inbox:
 			}
-			d = w
 		}
-		if d != nil {
-			s.execute(r, d, false)
-			s.release(1)
+		if !ok {
+			s.drainInbox(r)
+			return
 		}
+		s.busy.Add(1)
+		if w != nil {
+			s.lot.started(w)
+			s.execute(r, w, false)
+		} else {
+			s.inboxReads.Add(1)
+			if d := s.receive(m); d != nil {
+				s.execute(r, d, false)
+			} else {
+				s.busy.Add(-1)
+				continue
+			}
+		}
+		s.busy.Add(-1)
+		s.release(1)
 	}
 }
 
@@ -333,6 +379,7 @@ func (s *subscription) drainInbox(r *runner) {
 	for {
 		select {
 		case m := <-s.inbox:
+			s.inboxReads.Add(1)
 			if d := s.receive(m); d != nil {
 				s.execute(r, d, false)
 				s.release(1)
@@ -371,7 +418,7 @@ func (s *subscription) receive(m *nats.Msg) *delivery {
 		s.idle.Store(false)
 	}
 	if late {
-		d.received(time.Now())
+		d.received(time.Now().Add(-s.inboxWait()))
 		s.lot.readyNow([]*delivery{d})
 		return nil
 	}

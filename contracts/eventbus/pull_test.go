@@ -164,3 +164,65 @@ func TestSteadyTrickleIsHandledPromptly(t *testing.T) {
 			p90, latency[n/2], latency[n-1])
 	}
 }
+
+// The look-ahead brings messages beyond the free workers, to wait in the
+// inbox. When the only worker is busy for longer than the ack wait, those
+// messages must not expire there: the keeper moves them to the lot and
+// keeps them alive, and each is then handled once, on its first delivery.
+func TestLookAheadMessagesOutliveASlowHandler(t *testing.T) {
+	_, js := runServer(t)
+	ctx := context.Background()
+	const ackWait = time.Second
+	var (
+		mu       sync.Mutex
+		delivery = map[string][]uint64{}
+	)
+	firstStarted := make(chan struct{})
+	h := func(hctx context.Context, ev *testpbv1.Ping, meta eventbus.Meta) error {
+		id := ev.GetId()
+		mu.Lock()
+		delivery[id] = append(delivery[id], meta.Delivery)
+		mu.Unlock()
+		if id == "slow" && meta.Delivery == 1 {
+			close(firstStarted)
+			<-hctx.Done() // one ack wait; the runtime keeps it alive
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	}
+	r := eventbus.NewRouter(js, eventbus.WithService("svc"), eventbus.WithoutDeadLetters())
+	testpbv1.SubscribePing(r, h, eventbus.WithConcurrency(1), eventbus.WithAckWait(ackWait))
+	startRouter(t, r)
+
+	publish(t, js, "slow")
+	<-firstStarted
+	behind := make([]string, 10)
+	for i := range behind {
+		behind[i] = fmt.Sprintf("behind-%d", i)
+	}
+	publish(t, js, behind...)
+	cons, err := js.Consumer(ctx, testpbv1.PingStream, "svc-eventbus_test_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// All of them come to the process while the worker is busy.
+	eventually(t, 5*time.Second, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 11 && info.NumPending == 0
+	})
+	eventually(t, 10*time.Second, consumerSettled(t, js, "svc-eventbus_test_ping"))
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Errorf("%d messages redelivered, want 0", info.NumRedelivered)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range append([]string{"slow"}, behind...) {
+		if got := delivery[id]; len(got) != 1 || got[0] != 1 {
+			t.Errorf("%s: deliveries handled %v, want [1]", id, got)
+		}
+	}
+}

@@ -155,8 +155,10 @@ func WithRetry(r Retry) Option {
 }
 
 // WithConcurrency sets how many handlers of one subscription run at once in
-// this process. It also bounds prefetch: the subscription fetches only as
-// many messages as it has handlers free. Parked and held messages hold no
+// this process. It also bounds prefetch: the subscription fetches as many
+// messages as it has handlers free, plus a look-ahead of
+// max(16, concurrency/2), which the runtime keeps alive while they wait
+// (see the package documentation). Parked and held messages hold no
 // handler. The default is 64.
 func WithConcurrency(n int) Option {
 	return option(func(c *subConfig) { c.concurrency = n })

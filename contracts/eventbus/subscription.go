@@ -56,7 +56,7 @@ type subscription struct {
 	inboxSub    *nats.Subscription // the inbox's subscription
 	work        chan *delivery     // deliveries from the lot for the workers; never blocks
 	slotMu      sync.Mutex
-	free        int           // free slots, guarded by slotMu
+	free        int           // free slots, guarded by slotMu; slots() in all
 	reserved    int           // slots reserved by pull requests, guarded by slotMu
 	freed       chan struct{} // a slot was released
 	idle        atomic.Bool   // the last pull request expired unfilled: no backlog
@@ -64,6 +64,9 @@ type subscription struct {
 	pulls       []sentPull    // the fetcher's: pull requests the server may still serve
 	pullsLive   int           // the fetcher's: messages those may still bring
 	pullBody    []byte        // the fetcher's: pull request buffer
+	busy        atomic.Int32  // workers running a delivery
+	inboxReads  atomic.Uint64 // messages taken from the inbox so far
+	inboxMark   uint64        // the keeper's: see guardInbox
 	runners     []*runner     // the workers, then the probe
 	wg          sync.WaitGroup
 }
@@ -137,7 +140,7 @@ func (s *subscription) run(ctx context.Context) {
 	s.log = s.router.log.With(slog.String("subject", s.subject), slog.String("consumer", s.cfg.durable))
 	s.lot = newLot()
 	s.work = make(chan *delivery, s.cfg.concurrency)
-	s.free = s.cfg.concurrency
+	s.free = s.slots()
 	s.freed = make(chan struct{}, 1)
 	s.pullErr = make(chan error, 1)
 	s.runners = make([]*runner, s.cfg.concurrency+1)
@@ -238,7 +241,7 @@ func (s *subscription) prepare(d *delivery) bool {
 // Unavailable result is not held but reported by returning true.
 func (s *subscription) execute(r *runner, d *delivery, probing bool) (unavailable bool) {
 	start := time.Now()
-	d.received(start)
+	d.received(start.Add(-s.inboxWait())) // it may have waited in the inbox
 	if !d.prepared {
 		if !s.prepare(d) {
 			return false
