@@ -30,3 +30,7 @@ func PullUnreserved(r *Router, subject string, n int) error {
 	}
 	return errors.New("no running subscription to " + subject)
 }
+
+// LookAhead is how many messages a subscription with the given
+// concurrency asks for beyond its free handlers.
+var LookAhead = lookAhead

@@ -54,19 +54,29 @@ func TestLateMessagesAreHandledOnceWhenAWorkerIsFree(t *testing.T) {
 		defer mu.Unlock()
 		return !started["first"].IsZero()
 	})
-	// The only worker is busy and no slot is free: the subscription sends
-	// no pull request, and these come only through the unreserved one.
-	publish(t, js, "late-1", "late-2")
-	if err := eventbus.PullUnreserved(r, testpbv1.PingSubject, 2); err != nil {
-		t.Fatal(err)
-	}
 	cons, err := js.Consumer(ctx, testpbv1.PingStream, "svc-eventbus_test_ping")
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { // all three are with the process
+	// The only worker is busy; these fill the look-ahead, so that no slot
+	// is free and the subscription sends no pull request.
+	ahead := make([]string, eventbus.LookAhead(1))
+	for i := range ahead {
+		ahead[i] = fmt.Sprintf("ahead-%d", i)
+	}
+	publish(t, js, ahead...)
+	eventually(t, 5*time.Second, func() bool {
 		info, err := cons.Info(ctx)
-		return err == nil && info.NumAckPending == 3 && info.NumPending == 0
+		return err == nil && info.NumAckPending == 1+len(ahead) && info.NumPending == 0
+	})
+	// These come only through the unreserved pull request.
+	publish(t, js, "late-1", "late-2")
+	if err := eventbus.PullUnreserved(r, testpbv1.PingSubject, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { // all are with the process
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 3+len(ahead) && info.NumPending == 0
 	})
 	close(release)
 
@@ -76,7 +86,7 @@ func TestLateMessagesAreHandledOnceWhenAWorkerIsFree(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	for _, id := range []string{"first", "late-1", "late-2"} {
+	for _, id := range append([]string{"first", "late-1", "late-2"}, ahead...) {
 		if got := delivery[id]; len(got) != 1 || got[0] != 1 {
 			t.Errorf("%s: deliveries handled %v, want [1]", id, got)
 		}
