@@ -182,13 +182,16 @@ func (w *sqliteWriter) commit(batch []*sqliteRequest, errs []error) []error {
 		}
 		return errs
 	}
+	// The transaction's own handles on the statements around each request,
+	// once per batch.
+	savepoint, release := tx.StmtContext(ctx, w.savepoint), tx.StmtContext(ctx, w.release)
 	ran := 0
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, w.savepoint).ExecContext(ctx); err != nil {
+		if _, err := savepoint.ExecContext(ctx); err != nil {
 			return fail(err)
 		}
 		if err := r.run(context.WithoutCancel(r.ctx), tx); err != nil {
@@ -199,7 +202,7 @@ func (w *sqliteWriter) commit(batch []*sqliteRequest, errs []error) []error {
 				return fail(fmt.Errorf("%w (after %w)", rerr, err))
 			}
 		}
-		if _, err := tx.StmtContext(ctx, w.release).ExecContext(ctx); err != nil {
+		if _, err := release.ExecContext(ctx); err != nil {
 			return fail(err)
 		}
 		ran++
