@@ -226,7 +226,7 @@ func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn
 	}
 	br := t.send(ctx, sql, args)
 	tag, err := br.Exec()
-	if cerr := t.closeBatch(br, err); cerr != nil {
+	if cerr := closeBatch(br, err); cerr != nil {
 		return tag, cerr
 	}
 	return tag, err
@@ -236,12 +236,12 @@ func (t *pipelinedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx
 	if len(t.pending) == 0 {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	return pipelinedRow{t: t, br: t.send(ctx, sql, args)}
+	return pipelinedRow{br: t.send(ctx, sql, args)}
 }
 
 // closeBatch closes br and returns its error when err, the statement's, is
 // nil (pgx repeats the statement's error on Close).
-func (t *pipelinedTx) closeBatch(br pgx.BatchResults, err error) error {
+func closeBatch(br pgx.BatchResults, err error) error {
 	cerr := br.Close()
 	if err != nil {
 		return nil
@@ -251,13 +251,12 @@ func (t *pipelinedTx) closeBatch(br pgx.BatchResults, err error) error {
 
 // pipelinedRow is the row of a statement sent behind pending ones.
 type pipelinedRow struct {
-	t  *pipelinedTx
 	br pgx.BatchResults
 }
 
 func (r pipelinedRow) Scan(dest ...any) error {
 	err := r.br.QueryRow().Scan(dest...)
-	if cerr := r.t.closeBatch(r.br, err); cerr != nil {
+	if cerr := closeBatch(r.br, err); cerr != nil {
 		return cerr
 	}
 	return err
